@@ -1,0 +1,83 @@
+"""Every error Shipyard raises on purpose. Catch :class:`ShipyardError` to catch them all.
+
+The library raises; only the CLI turns an error into an exit code (``exit_code`` below), so the
+Python API never calls ``sys.exit``. Messages say what was wrong, where (file, field, line) and
+what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class ShipyardError(Exception):
+    """Root of every Shipyard error."""
+
+    exit_code: int = 1
+
+
+class SpecError(ShipyardError):
+    """A deployment spec or environment file is invalid. Raised before any build starts."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, file: str | None = None, field: str | None = None,
+                 line: int | None = None) -> None:
+        self.file, self.field, self.line = file, field, line
+        where = ":".join(str(part) for part in (file, line) if part is not None)
+        if field:
+            where = f"{where} (field '{field}')" if where else f"field '{field}'"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ScoringError(ShipyardError):
+    """A model or entry script could not be loaded, or a request could not be scored.
+
+    ``status_code`` is the HTTP status the runtime answers with when this escapes a request.
+    """
+
+    exit_code = 3
+    status_code: int = 500
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class ModelLoadError(ScoringError):
+    """The entry script failed to import, or its ``init()`` raised, or the model file is unusable."""
+
+
+class BadRequestError(ScoringError):
+    """The request body is not what the model accepts (bad JSON, wrong shape or datatype...)."""
+
+    status_code = 400
+
+
+class ModelNotFoundError(ScoringError):
+    """A V2 request named a model or version this server does not serve."""
+
+    status_code = 404
+
+
+class BuildError(ShipyardError):
+    """The Docker Engine failed to build an image; the message carries the failing step."""
+
+    exit_code = 4
+
+
+class DockerUnavailableError(ShipyardError):
+    """No Docker Engine answers at ``DOCKER_HOST`` or the default socket."""
+
+    exit_code = 5
+
+
+class DeployError(ShipyardError):
+    """A deployment could not be created, updated, inspected or removed on its target."""
+
+    exit_code = 6
+
+
+class DeploymentNotFoundError(DeployError):
+    """The named deployment does not exist on the target."""
+
+    exit_code = 7

@@ -1,0 +1,66 @@
+"""The runtime's settings: one model, read from CLI flags, then environment, then defaults.
+
+This is the single contract between the three places that start a runtime: ``shipyard serve``
+(flags), a built image (``ENV`` lines the builder bakes in) and a deploy target (environment
+variables it passes at run time, such as the API keys, which never go into an image).
+
+Every field reads ``SHIPYARD_<FIELD>``; a few also read the names Azure ML images use, so a
+container started the Azure way behaves the same. When both are set, the Shipyard name wins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+DEFAULT_PORT = 5001  # the port Azure ML images listen on; users' clients and probes expect it
+
+
+class RuntimeSettings(BaseSettings):
+    """How one runtime process group serves one model."""
+
+    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", populate_by_name=True, extra="ignore")
+
+    model_dir: Path = Field(
+        default=Path("."),
+        validation_alias=AliasChoices("SHIPYARD_MODEL_DIR", "AZUREML_MODEL_DIR", "model_dir"),
+        description="Folder holding the model files; exported to score.py as AZUREML_MODEL_DIR.",
+    )
+    entry_script: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SHIPYARD_ENTRY_SCRIPT", "AZUREML_ENTRY_SCRIPT", "entry_script"),
+        description="score.py with init()/run(); omit to serve a .onnx file in model_dir directly.",
+    )
+    app_root: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SHIPYARD_APP_ROOT", "AML_APP_ROOT", "app_root"),
+        description="Folder relative entry-script paths resolve against (Azure's AML_APP_ROOT).",
+    )
+    model_name: str | None = Field(default=None, description="Name in V2 routes; default: model_dir's name.")
+    model_version: str = Field(default="1", description="Version reported by V2 metadata.")
+    host: str = Field(default="0.0.0.0", description="Address to bind.")
+    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535, description="Port to listen on.")
+    workers: int = Field(default=1, ge=1, description="Worker processes; each runs init() once.")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Accepted 'Authorization: Bearer <key>' keys, comma-separated. Empty: auth off.",
+    )
+    max_body_bytes: int = Field(default=100 * 1024 * 1024, ge=1, description="Larger bodies get 413.")
+    request_timeout_s: float = Field(
+        default=60.0, gt=0, description="A request still running after this many seconds gets 504."
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @property
+    def resolved_model_name(self) -> str:
+        """The model's name: ``model_name`` or the model folder's name."""
+        return self.model_name or self.model_dir.resolve().name

@@ -1,0 +1,144 @@
+"""The one interface every scorer implements, and the plain data it exchanges with the runtime.
+
+A *scorer* is one loaded model. It knows how to answer an Azure-style ``/score`` request and an
+Open Inference Protocol (KServe V2) ``infer`` request, but nothing about HTTP servers: the runtime
+(:mod:`shipyard.runtime`) translates HTTP to these types and back. Keeping that line sharp lets the
+same scorer run behind FastAPI, in a test, or in a benchmark, and lets new scorers (ONNX, PyTorch,
+an entry script) be added without touching the runtime.
+
+Scorers are synchronous: ``score.py`` code is synchronous, and the runtime decides which thread
+runs it. Errors a client caused are raised as :class:`shipyard.errors.BadRequestError` (or another
+:class:`shipyard.errors.ScoringError` with a ``status_code``); anything else is a 500.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the runtime knows about the model before loading it."""
+
+    name: str
+    version: str
+    model_dir: Path
+    entry_script: Path | None = None
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output as the V2 metadata endpoint reports it (``-1`` is a free dimension)."""
+
+    name: str
+    datatype: str  # V2 datatype: BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """The model's self-description, reported by ``GET /v2/models/{name}``."""
+
+    name: str
+    versions: tuple[str, ...]
+    platform: str
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ScoreRequest:
+    """An Azure-style scoring request, transport-agnostic.
+
+    ``body`` is the raw request body; ``query`` keeps repeated keys, in order.
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    query: list[tuple[str, str]]
+    body: bytes
+    request_id: str = ""
+
+
+@dataclass
+class ScoreResponse:
+    """What ``/score`` answers. ``body`` is bytes, or an iterable of byte chunks to stream."""
+
+    body: bytes | Iterable[bytes]
+    status_code: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
+    run_function_failed: bool = False
+
+
+@dataclass
+class InferTensor:
+    """One named tensor of a V2 request or response. ``parameters`` are passed through."""
+
+    name: str
+    data: np.ndarray  # BYTES tensors are numpy object arrays of ``bytes``
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InferRequest:
+    """A decoded V2 ``infer`` request: tensors are numpy arrays already checked against datatypes."""
+
+    inputs: list[InferTensor]
+    requested_outputs: list[str] | None = None  # None: every output
+    id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InferResponse:
+    """A V2 ``infer`` response before encoding (JSON or binary tensor data is the runtime's choice)."""
+
+    outputs: list[InferTensor]
+    id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+class Scorer(abc.ABC):
+    """One model, loaded once per worker process.
+
+    Subclasses override :meth:`load`, :meth:`score`, :meth:`infer` and :meth:`metadata`.
+    """
+
+    def __init__(self, info: ModelInfo) -> None:
+        self.info = info
+
+    @abc.abstractmethod
+    def load(self) -> None:
+        """Load the model (for an entry script: import it and call ``init()``).
+
+        Raises :class:`shipyard.errors.ModelLoadError` with a message that says what failed;
+        the runtime then exits non-zero instead of serving half-ready.
+        """
+
+    @abc.abstractmethod
+    def metadata(self) -> ModelMetadata:
+        """Describe the model's name, versions, platform, inputs and outputs."""
+
+    @abc.abstractmethod
+    def score(self, request: ScoreRequest) -> ScoreResponse:
+        """Answer an Azure ML style ``/score`` request."""
+
+    @abc.abstractmethod
+    def infer(self, request: InferRequest) -> InferResponse:
+        """Answer an Open Inference Protocol ``infer`` request."""
+
+    def swagger(self, version: str = "2") -> dict[str, Any] | None:
+        """The ``/swagger.json`` document for this model, or ``None`` when it has no schema."""
+        return None
+
+    def close(self) -> None:
+        """Release resources at shutdown. The default does nothing."""
