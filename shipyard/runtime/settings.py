@@ -53,7 +53,15 @@ class RuntimeSettings(BaseSettings):
         default=60.0, gt=0, description="A request still running after this many seconds gets 504."
     )
 
-    @field_validator("api_keys", mode="before")
+    execution_providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Accelerators in order of preference, comma-separated (CUDA,TensorRT,OpenVINO,ROCm,VitisAI,CPU).",
+    )
+    strict_providers: bool = Field(
+        default=False, description="Fail at start when the first execution provider is unavailable."
+    )
+
+    @field_validator("api_keys", "execution_providers", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

@@ -30,6 +30,12 @@ class ModelInfo:
     version: str
     model_dir: Path
     entry_script: Path | None = None
+    # Accelerators: ONNX Runtime execution providers in order of preference ("CUDA", "TensorRT",
+    # "OpenVINO", "ROCm", "VitisAI", "CPU"); empty means the scorer's default. With
+    # ``strict_providers`` a scorer fails at load when the first choice is unavailable instead of
+    # silently falling back to the CPU.
+    execution_providers: tuple[str, ...] = ()
+    strict_providers: bool = False
 
 
 @dataclass(frozen=True)
