@@ -12,7 +12,7 @@ import sys
 import typer
 
 from shipyard import __version__
-from shipyard.cli import build, deploy, serve
+from shipyard.cli import build, deploy, export, serve
 from shipyard.errors import ShipyardError
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ def _root(
 serve.register(app)
 build.register(app)
 deploy.register(app)
+export.register(app)
 
 
 def main() -> None:
