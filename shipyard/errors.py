@@ -81,3 +81,21 @@ class DeploymentNotFoundError(DeployError):
     """The named deployment does not exist on the target."""
 
     exit_code = 7
+
+
+class ModelNotReadyError(ScoringError):
+    """A request arrived while the model is still loading (``init()`` is running)."""
+
+    status_code = 503
+
+
+class ScoringTimeoutError(ScoringError):
+    """Scoring one request took longer than the runtime's request timeout."""
+
+    status_code = 504
+
+
+class PayloadTooLargeError(ScoringError):
+    """The request body is larger than the runtime accepts (``SHIPYARD_MAX_BODY_BYTES``)."""
+
+    status_code = 413
