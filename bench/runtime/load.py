@@ -1,0 +1,85 @@
+"""The load: wrk, a C load generator, driven through post.lua.
+
+A Python load generator would saturate a core long before the servers do, and on a 2-core machine
+it would steal the server's CPU; wrk costs a fraction of that. Each measurement is a closed loop:
+``concurrency`` connections, each sending its next request as soon as the last one is answered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from workload import HERE
+
+LUA_SCRIPT = HERE / "post.lua"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What one wrk run saw."""
+
+    requests: int
+    seconds: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: dict[str, int]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def bad(self) -> int:
+        """Non-2xx/3xx answers, refused connections and timeouts: any of these voids the run."""
+        return self.errors["status"] + self.errors["connect"] + self.errors["timeout"]
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "rps": self.rps}
+
+
+def find_wrk() -> str:
+    """Path to wrk, or an error that says how to get it."""
+    path = shutil.which("wrk")
+    if path is None:
+        raise SystemExit(
+            "error: the benchmark needs wrk (https://github.com/wg/wrk) on PATH: "
+            "`apt-get install wrk` (Debian/Ubuntu) or `brew install wrk` (macOS)."
+        )
+    return path
+
+
+def run_wrk(
+    wrk: str, url: str, body_file: Path, concurrency: int, seconds: float, result_file: Path
+) -> Measurement:
+    """Load ``url`` for ``seconds`` with ``concurrency`` connections; return what wrk measured.
+
+    One wrk thread: it drives tens of thousands of requests a second, more than any server here
+    answers, and a second thread would only take CPU from the server.
+    """
+    result_file.unlink(missing_ok=True)
+    argv = [
+        wrk, "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "10s", "--latency",
+        "-s", str(LUA_SCRIPT), url,
+    ]  # fmt: skip
+    env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_RESULT_FILE": str(result_file)}
+    completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if completed.returncode != 0 or not result_file.exists():
+        raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr or completed.stdout}")
+    raw = json.loads(result_file.read_text())
+    latency = raw["latency_us"]
+    return Measurement(
+        requests=raw["requests"],
+        seconds=raw["duration_us"] / 1e6,
+        p50_ms=latency["p50"] / 1000,
+        p90_ms=latency["p90"] / 1000,
+        p99_ms=latency["p99"] / 1000,
+        max_ms=latency["max"] / 1000,
+        errors=raw["errors"],
+    )

@@ -1,0 +1,186 @@
+"""Benchmark Shipyard's runtime against azureml-inference-server-http and a bare-uvicorn floor.
+
+    python bench/runtime/run.py                     # 10 s per measurement, 1 worker, 1 round
+    python bench/runtime/run.py --rounds 3 --workers 2 --out bench/runtime/.work/results.md
+
+Prints the tables and PASS/FAIL for the two goals of issue #2; exits 0 when both pass, 1 when a
+goal is missed, 2 when a server answered wrongly or errored under load (the numbers are void).
+See docs/benchmarks.md for what is measured and the caveats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from azml_env import ensure_azml_venv, installed_version  # noqa: E402
+from load import Measurement, find_wrk, run_wrk  # noqa: E402
+from report import Key, summarise, tables, verdicts  # noqa: E402
+from servers import RunningServer, ServerSpec, build_specs  # noqa: E402
+from workload import HERE, MODEL_NAME, constant_workload, make_model, score_workload, v2_workload  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (default 10)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured load first (default 3)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes, same for every server")
+    parser.add_argument("--concurrency", default="1,8,64", help="comma-separated connection counts")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat everything; report medians")
+    parser.add_argument(
+        "--servers",
+        default="",
+        help="only these server/scenario labels, comma-separated "
+        "(shipyard/score, azmlinfsrv/score, uvicorn-floor/constant, shipyard/constant, "
+        "azmlinfsrv/constant, shipyard/v2-infer)",
+    )
+    parser.add_argument("--work-dir", type=Path, default=HERE / ".work", help="model, logs, raw results")
+    parser.add_argument("--azml-venv", type=Path, default=HERE / ".venv-azml", help="azmlinfsrv's own venv")
+    parser.add_argument("--azml-version", default="1.5.1", help="azureml-inference-server-http version")
+    parser.add_argument("--out", type=Path, help="also write the markdown report here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk = find_wrk()
+    concurrencies = [int(part) for part in args.concurrency.split(",") if part.strip()]
+    work_dir = args.work_dir.resolve()
+    (work_dir / "logs").mkdir(parents=True, exist_ok=True)
+
+    model_dir = work_dir / MODEL_NAME
+    probabilities = make_model(model_dir)
+    workloads = {w.name: w for w in (score_workload(probabilities), constant_workload(), v2_workload(probabilities))}
+    bodies = {}
+    for name, workload in workloads.items():
+        bodies[name] = work_dir / f"body-{name}.json"
+        bodies[name].write_bytes(workload.body)
+
+    azml_bin = ensure_azml_venv(args.azml_venv.resolve(), args.azml_version)
+    specs = build_specs(model_dir, azml_bin, args.workers, workloads)
+    if args.servers:
+        chosen = {label.strip() for label in args.servers.split(",")}
+        unknown = chosen - {spec.label for spec in specs}
+        if unknown:
+            raise SystemExit(f"error: unknown --servers {sorted(unknown)}; known: {[s.label for s in specs]}")
+        specs = [spec for spec in specs if spec.label in chosen]
+
+    measured: dict[Key, list[Measurement]] = defaultdict(list)
+    raw: list[dict[str, object]] = []
+    started = time.monotonic()
+    for round_number in range(1, args.rounds + 1):
+        for spec in specs:
+            bad = measure_server(spec, args, wrk, work_dir, bodies, concurrencies, round_number, measured, raw)
+            if bad:
+                print(f"error: {bad}", file=sys.stderr)
+                (work_dir / "raw.json").write_text(json.dumps(raw, indent=1))
+                return 2
+
+    cells = summarise(measured)
+    env = environment(azml_bin, args)
+    text = render(cells, concurrencies, env, args)
+    (work_dir / "raw.json").write_text(json.dumps({"environment": env, "runs": raw}, indent=1))
+    (work_dir / "results.md").write_text(text)
+    if args.out:
+        args.out.write_text(text)
+    print(text)
+    print(f"(took {time.monotonic() - started:.0f}s; raw numbers in {work_dir / 'raw.json'})", file=sys.stderr)
+    return 0 if all(verdict.passed for verdict in verdicts(cells, concurrencies)) else 1
+
+
+def measure_server(
+    spec: ServerSpec,
+    args: argparse.Namespace,
+    wrk: str,
+    work_dir: Path,
+    bodies: dict[str, Path],
+    concurrencies: list[int],
+    round_number: int,
+    measured: dict[Key, list[Measurement]],
+    raw: list[dict[str, object]],
+) -> str | None:
+    """Start one server, load it at each concurrency; return why the run is void, or None."""
+    result_file = work_dir / "wrk-result.json"
+    body = bodies[spec.workload.name]
+    print(f"[round {round_number}] {spec.label}: starting", file=sys.stderr, flush=True)
+    with RunningServer(spec, work_dir / "logs") as server:
+        for concurrency in concurrencies:
+            if args.warmup > 0:
+                run_wrk(wrk, server.url, body, concurrency, args.warmup, result_file)
+            measurement = run_wrk(wrk, server.url, body, concurrency, args.duration, result_file)
+            raw.append(
+                {"round": round_number, "server": spec.server, "scenario": spec.scenario,
+                 "concurrency": concurrency, **measurement.to_dict()}
+            )  # fmt: skip
+            print(
+                f"[round {round_number}] {spec.label} c={concurrency}: {measurement.rps:,.0f} req/s, "
+                f"p50 {measurement.p50_ms:.2f} ms, p99 {measurement.p99_ms:.2f} ms, errors {measurement.errors}",
+                file=sys.stderr,
+                flush=True,
+            )
+            if measurement.bad:
+                return (
+                    f"{spec.label} at concurrency {concurrency}: {measurement.errors} "
+                    f"(non-2xx/connect/timeout errors void the numbers; see {server.log_path})"
+                )
+            measured[(spec.server, spec.scenario, concurrency)].append(measurement)
+    return None
+
+
+def environment(azml_bin: Path, args: argparse.Namespace) -> dict[str, object]:
+    """Versions and machine facts printed with the results, so a reader can reproduce them."""
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines() if line.startswith("model name")),
+        platform.processor() or "unknown",
+    )
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "shipyard": version("shipyard"),
+        "azureml-inference-server-http": installed_version(azml_bin),
+        "uvicorn": version("uvicorn"),
+        "fastapi": version("fastapi"),
+        "uvloop": version("uvloop"),
+        "httptools": version("httptools"),
+        "onnxruntime": version("onnxruntime"),
+        "workers": args.workers,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "rounds": args.rounds,
+    }
+
+
+def render(cells: dict[Key, object], concurrencies: list[int], env: dict[str, object], args: argparse.Namespace) -> str:
+    facts = ", ".join(f"{key} {value}" for key, value in env.items())
+    verdict_lines = "\n".join(f"- {verdict.line()}" for verdict in verdicts(cells, concurrencies))
+    return f"{tables(cells, concurrencies)}\n\n{verdict_lines}\n\n<sub>{facts}</sub>\n"
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
