@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.docker_engine",
+    "tests.fixtures.netns_engine",
 ]
