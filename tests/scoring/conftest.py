@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shipyard.scoring import ModelInfo, Scorer, ScoreRequest, load_scorer
@@ -67,3 +68,36 @@ def load_script(model_dir: Path) -> Callable[[str], Scorer]:
         return load_scorer(info)
 
     return load
+
+
+@pytest.fixture(scope="session")
+def iris_model_dir(tmp_path_factory) -> Path:
+    """A real scikit-learn classifier converted with skl2onnx (ZipMap probabilities output)."""
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = load_iris(return_X_y=True)
+    classifier = LogisticRegression(max_iter=500).fit(features, labels)
+    folder = tmp_path_factory.mktemp("iris")
+    (folder / "model.onnx").write_bytes(to_onnx(classifier, features[:1].astype(np.float32)).SerializeToString())
+    (folder / "README.txt").write_text("not a model")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def add_model_dir(tmp_path_factory) -> Path:
+    """Two FP32 inputs [batch, 3] added together: sum = x + y."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])
+    total = helper.make_tensor_value_info("sum", TensorProto.FLOAT, ["batch", 3])
+    graph = helper.make_graph([helper.make_node("Add", ["x", "y"], ["sum"])], "add", [x, y], [total])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    folder = tmp_path_factory.mktemp("add") / "nested"
+    folder.mkdir()
+    onnx.save(model, folder / "add.onnx")
+    return folder.parent

@@ -18,40 +18,10 @@ from typing import Any
 from shipyard.errors import BadRequestError
 from shipyard.scoring import _json
 from shipyard.scoring.base import ScoreRequest
+from shipyard.scoring.bodies import decode_body, is_json_content_type, query_values
 from shipyard.scoring.entry_script.aml_request import AMLRequest
 
 NO_DEFAULT = object()
-
-
-def _json_value(text: str) -> Any:
-    """A query value parsed as JSON when it is JSON (``1``, ``[1,2]``, ``null``), else the text."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def query_values(query: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """``?a=1&b=x&b=y`` → ``{"a": 1, "b": ["x", "y"]}``: azmlinfsrv's reading of GET parameters."""
-    grouped: dict[str, list[Any]] = {}
-    for key, value in query:
-        grouped.setdefault(key, []).append(_json_value(value))
-    return {key: values[0] if len(values) == 1 else values for key, values in grouped.items()}
-
-
-def decode_body(body: bytes) -> str:
-    """The body as text; the script's ``run(data)`` always receives ``str``."""
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequestError(f"request body cannot be decoded as UTF-8: {exc}") from None
-
-
-def is_json_content_type(headers: Any) -> bool:
-    """``application/json`` or ``application/<something>+json`` (what werkzeug's ``is_json`` accepts)."""
-    value = headers.get("content-type") or headers.get("Content-Type") or ""
-    mimetype = value.split(";", 1)[0].strip().lower()
-    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
 
 
 class StringInput:

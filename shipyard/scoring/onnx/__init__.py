@@ -1,0 +1,1 @@
+"""Serving a ``.onnx`` model directly with ONNX Runtime, no entry script needed."""

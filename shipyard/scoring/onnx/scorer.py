@@ -1,0 +1,207 @@
+"""Serve the one ``.onnx`` file of a model folder with ONNX Runtime.
+
+One ``InferenceSession`` per worker; its ``run`` is thread-safe, so the runtime may call
+:meth:`OnnxScorer.infer` from several threads. Tensors are checked against the model before they
+reach onnxruntime, so a client gets a 400 that names the input instead of an opaque runtime error.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shipyard.errors import BadRequestError, ModelLoadError
+from shipyard.scoring import _json
+from shipyard.scoring.base import (
+    InferRequest,
+    InferResponse,
+    InferTensor,
+    ModelInfo,
+    ModelMetadata,
+    Scorer,
+    ScoreRequest,
+    ScoreResponse,
+)
+from shipyard.scoring.bodies import json_document
+from shipyard.scoring.datatypes import to_bytes_tensor, to_str_tensor
+from shipyard.scoring.onnx.providers import choose_providers, short_name
+from shipyard.scoring.onnx.tensors import OnnxTensor
+
+logger = logging.getLogger(__name__)
+
+PLATFORM = "onnxruntime_onnx"  # Triton's platform name for the same thing
+
+
+class OnnxScorer(Scorer):
+    """A model folder holding exactly one ``.onnx`` file."""
+
+    def __init__(self, info: ModelInfo) -> None:
+        super().__init__(info)
+        self.session: Any = None
+        self.providers: list[str] = []
+        self.inputs: dict[str, OnnxTensor] = {}
+        self.outputs: dict[str, OnnxTensor] = {}
+        self._all_outputs: list[str] = []
+        self._plain_outputs = True  # every output is a tensor: no conversion after run
+        self._invalid_argument: type[Exception] = ValueError
+
+    def load(self) -> None:
+        """Create the session on the preferred execution providers; later calls do nothing."""
+        if self.session is not None:
+            return
+        try:
+            import onnxruntime as ort
+            from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+        except ImportError as exc:
+            raise ModelLoadError(f"serving .onnx files needs onnxruntime: pip install onnxruntime ({exc})") from exc
+        from shipyard.scoring.factory import model_files
+
+        path = self._model_file(model_files(Path(self.info.model_dir)))
+        providers = choose_providers(self.info.execution_providers, ort.get_available_providers(),
+                                     strict=self.info.strict_providers)
+        try:
+            session = ort.InferenceSession(str(path), providers=providers)
+        except Exception as exc:
+            raise ModelLoadError(
+                f"onnxruntime {ort.__version__} cannot load {path}: {str(exc).strip().splitlines()[0]}"
+            ) from exc
+        in_use = list(session.get_providers())
+        if self.info.strict_providers and in_use[0] != providers[0]:
+            raise ModelLoadError(
+                f"execution provider {short_name(providers[0])} failed to start (onnxruntime fell back to "
+                f"{', '.join(in_use)}); check the GPU driver and CUDA/cuDNN libraries, or turn strict providers off"
+            )
+        self._invalid_argument = InvalidArgument
+        self.model_file, self.providers, self.session = path, in_use, session
+        self.inputs = {node.name: OnnxTensor.from_node(node) for node in session.get_inputs()}
+        self.outputs = {node.name: OnnxTensor.from_node(node) for node in session.get_outputs()}
+        self._all_outputs = list(self.outputs)
+        self._plain_outputs = all(spec.is_tensor and not spec.is_string for spec in self.outputs.values())
+        logger.info("Loaded %s with onnxruntime %s on %s", path, ort.__version__, ", ".join(in_use))
+
+    def _model_file(self, files: list[Path]) -> Path:
+        if len(files) != 1 or files[0].suffix.lower() != ".onnx":
+            raise ModelLoadError(
+                f"OnnxScorer needs exactly one .onnx file in {self.info.model_dir}, found "
+                f"{', '.join(map(str, files)) or 'none'}"
+            )
+        return files[0]
+
+    # -- V2 --------------------------------------------------------------------------------------
+    def infer(self, request: InferRequest) -> InferResponse:
+        """Run the model on V2 tensors, checking names, datatypes and shapes first."""
+        feed: dict[str, np.ndarray] = {}
+        inputs = self.inputs
+        for tensor in request.inputs:
+            spec = inputs.get(tensor.name)
+            if spec is None:
+                raise BadRequestError(f"unknown input {tensor.name!r}; the model's inputs are {list(inputs)}")
+            data = tensor.data
+            if spec.is_string:
+                if data.dtype != object:
+                    raise BadRequestError(f"input {spec.name!r}: expected datatype BYTES, got {data.dtype}")
+                data = to_str_tensor(data)
+            else:
+                spec.check_datatype(data)
+            spec.check_shape(data.shape)
+            feed[spec.name] = data
+        return InferResponse(outputs=self._run(feed, request.requested_outputs), id=request.id)
+
+    def _run(self, feed: dict[str, np.ndarray], requested: list[str] | None) -> list[InferTensor]:
+        names = self._output_names(requested)
+        results = self._session_run(names, feed)
+        if self._plain_outputs:
+            return [InferTensor(name, array) for name, array in zip(names, results)]
+        return [InferTensor(name, self._to_tensor(self.outputs[name], value)) for name, value in zip(names, results)]
+
+    def _output_names(self, requested: list[str] | None) -> list[str]:
+        if requested is None:
+            return self._all_outputs
+        unknown = [name for name in requested if name not in self.outputs]
+        if unknown:
+            raise BadRequestError(f"unknown output(s) {unknown}; the model's outputs are {self._all_outputs}")
+        return requested
+
+    def _session_run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[Any]:
+        missing = [name for name in self.inputs if name not in feed]
+        if missing:
+            raise BadRequestError(f"missing input(s) {missing}; the model needs {list(self.inputs)}")
+        try:
+            return self.session.run(names, feed)
+        except self._invalid_argument as exc:  # e.g. two inputs whose free dimensions disagree
+            raise BadRequestError(f"onnxruntime rejected the inputs: {str(exc).strip()}") from None
+
+    @staticmethod
+    def _to_tensor(spec: OnnxTensor, value: Any) -> np.ndarray:
+        if spec.is_zipmap:  # [{label: probability}, ...] -> [rows, classes] in label order
+            if not value:
+                return np.zeros((0, 0), dtype=np.float32)
+            labels = list(value[0])
+            return np.asarray([[row[label] for label in labels] for row in value], dtype=np.float32)
+        if spec.is_string:
+            return to_bytes_tensor(value)
+        if spec.is_tensor:
+            return value
+        out = np.empty(len(value), dtype=object)
+        out[:] = [_json.dumps(item) for item in value]
+        return out
+
+    # -- /score ----------------------------------------------------------------------------------
+    def score(self, request: ScoreRequest) -> ScoreResponse:
+        """JSON in (``{"data": ...}``, ``{"inputs": {...}}`` or ``{"<input>": ...}``), ``{output: list}`` out."""
+        document = json_document(request)
+        feed = {name: self.inputs[name].from_json(value) for name, value in self._named_values(document).items()}
+        names = self._all_outputs
+        results = self._session_run(names, feed)
+        return ScoreResponse(body=_json.dumps(dict(zip(names, results))))
+
+    def _named_values(self, document: Any) -> dict[str, Any]:
+        """Which JSON value feeds which input."""
+        single = next(iter(self.inputs)) if len(self.inputs) == 1 else None
+        if isinstance(document, dict):
+            for wrapper in ("inputs", "data"):  # {"inputs": {...} or [...]}, or Azure's {"data": [...]}
+                if wrapper in document and wrapper not in self.inputs:
+                    document = document[wrapper]
+                    break
+        if isinstance(document, list) and single:
+            return {single: document}
+        if not isinstance(document, dict):
+            raise BadRequestError(self._usage("the body is a JSON " + type(document).__name__))
+        unknown = [key for key in document if key not in self.inputs]
+        if unknown:
+            raise BadRequestError(self._usage(f"unknown input(s) {unknown}"))
+        return document
+
+    def _usage(self, problem: str) -> str:
+        names = list(self.inputs)
+        forms = '{"inputs": {"<input>": [...]}} or {"<input>": [...]}'
+        if len(names) == 1:
+            forms = '{"data": [...]}, ' + forms
+        return f"{problem}; send {forms} with the model's inputs {names}"
+
+    # -- description -----------------------------------------------------------------------------
+    def metadata(self) -> ModelMetadata:
+        """Inputs/outputs as declared by the model, plus the providers in use."""
+        extra: dict[str, Any] = {"execution_providers": [short_name(p) for p in self.providers]}
+        if self.session is not None:
+            meta = self.session.get_modelmeta()
+            extra.update(model_file=self.model_file.name, producer=meta.producer_name,
+                         graph=meta.graph_name, custom_metadata=dict(meta.custom_metadata_map))
+        zipmaps = [spec.name for spec in self.outputs.values() if spec.is_zipmap]
+        if zipmaps:
+            extra["zipmap_outputs"] = zipmaps  # lists of {label: probability} in /score, FP32 [N, classes] in V2
+        return ModelMetadata(
+            name=self.info.name,
+            versions=(self.info.version,),
+            platform=PLATFORM,
+            inputs=tuple(spec.spec() for spec in self.inputs.values()),
+            outputs=tuple(spec.spec() for spec in self.outputs.values()),
+            extra=extra,
+        )
+
+    def close(self) -> None:
+        self.session = None
+
