@@ -1,0 +1,86 @@
+"""Constrained string types for every spec value that reaches a Dockerfile.
+
+The Dockerfile is rendered from user input, so each value that lands in it is checked here
+against the smallest grammar that serves its purpose: package names are Debian package names,
+environment names are POSIX names, image references follow Docker's reference grammar, and free
+text (environment values, label values) may hold anything but control characters, since a
+newline would start a new Dockerfile instruction. The templates still quote every value
+(defence in depth); these checks make bad input fail early, naming the field and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _matcher(pattern: str, what: str, example: str):
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if _CONTROL.search(value):
+            raise ValueError(f"{what} must not contain newlines or control characters: {value!r}")
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid {what} (expected something like {example!r}); "
+                             "shell syntax, spaces and quotes are not allowed here")
+        return value
+
+    return check
+
+
+def _plain_text(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError(f"must not contain newlines or control characters (they would inject "
+                         f"Dockerfile instructions): {value!r}")
+    return value
+
+
+#: A Debian package, optionally pinned: ``libgomp1`` or ``libgomp1=12.2.0-14``.
+AptPackage = Annotated[str, AfterValidator(_matcher(
+    r"[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?", "Debian package name", "libgomp1"))]
+
+#: An environment variable name.
+EnvName = Annotated[str, AfterValidator(_matcher(r"[A-Za-z_][A-Za-z0-9_]*", "environment variable name",
+                                                 "MY_SETTING"))]
+
+#: Free text that ends up quoted in the Dockerfile (environment values, label values).
+PlainText = Annotated[str, AfterValidator(_plain_text)]
+
+#: An OCI/Docker label key (reverse-DNS style).
+LabelKey = Annotated[str, AfterValidator(_matcher(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}", "label key",
+                                                  "com.example.team"))]
+
+#: A Docker image reference: ``[registry[:port]/]path[:tag][@sha256:digest]``.
+ImageRef = Annotated[str, AfterValidator(_matcher(
+    r"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@sha256:[a-f0-9]{64})?",
+    "image reference", "registry.example.com/team/python:3.11-slim"))]
+
+#: A deployment / model name: used in the model path, V2 routes and labels.
+Name = Annotated[str, AfterValidator(_matcher(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", "name",
+                                              "iris-classifier"))]
+
+#: A model version label.
+Version = Annotated[str, AfterValidator(_matcher(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}", "version", "1"))]
+
+#: ``major.minor`` of a CPython release.
+PythonVersion = Annotated[str, AfterValidator(_matcher(r"3\.[0-9]{1,2}", "Python version", "3.11"))]
+
+#: ``major.minor`` of a CUDA release.
+CudaVersion = Annotated[str, AfterValidator(_matcher(r"[0-9]{2}\.[0-9]{1,2}", "CUDA version", "12.4"))]
+
+#: An http(s) package index URL.
+IndexUrl = Annotated[str, AfterValidator(_matcher(r"https?://[^\s\"'\\`$;]+", "package index URL",
+                                                  "https://pypi.example.com/simple"))]
+
+#: A host name with an optional port, as pip's ``--trusted-host`` takes it.
+HostName = Annotated[str, AfterValidator(_matcher(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", "host name",
+                                                  "pypi.example.com"))]
+
+#: A TCP port.
+Port = Annotated[int, Field(ge=1, le=65535)]

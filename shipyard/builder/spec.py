@@ -1,0 +1,253 @@
+"""The deployment spec (``shipyard.yaml``): what to put in an image and how to build it.
+
+One pydantic model is the single source of truth: it validates the YAML, documents every field
+(``docs/building.md`` and the JSON Schema for editors come from it) and is what the renderer
+reads. Paths are relative to the spec's folder and may not leave it, so a spec and its files can
+be moved or checked in together. Validation happens entirely before any build: unknown fields,
+missing files, escaping paths and values that could inject Dockerfile syntax are refused with
+the file, the field, the line and the reason.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
+                      ValidationInfo, field_validator, model_validator)
+
+from shipyard.builder._fields import (AptPackage, CudaVersion, EnvName, HostName, ImageRef,
+                                      IndexUrl, LabelKey, Name, PlainText, Port, PythonVersion,
+                                      Version)
+from shipyard.builder._yaml import LineMap, load_yaml
+from shipyard.errors import SpecError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SPEC_NAME = "shipyard.yaml"
+DEFAULT_PORT = 5001  # Azure ML's port; kept so clients and probes written for Azure still work
+
+#: Settings the spec controls through dedicated fields, or that must never be baked into an image.
+RESERVED_ENV = {
+    "SHIPYARD_MODEL_DIR": "set by the 'models' field",
+    "SHIPYARD_ENTRY_SCRIPT": "set by the 'entry_script' field",
+    "SHIPYARD_APP_ROOT": "set by the builder",
+    "SHIPYARD_PORT": "set by the 'port' field",
+    "SHIPYARD_MODEL_NAME": "set by the 'name' field",
+    "SHIPYARD_MODEL_VERSION": "set by the 'version' field",
+    "SHIPYARD_API_KEYS": "a secret: pass it when the container starts (deploy settings), never in an image",
+}
+RESERVED_LABEL_PREFIX = "dev.shipyard."
+
+
+def _spec_path(kind: str):
+    """A path relative to the spec's folder that must exist, be of *kind* and stay inside it."""
+
+    def resolve(value: Path, info: ValidationInfo) -> Path:
+        root = (info.context or {}).get("root")
+        if root is None:
+            return value
+        root = Path(root).resolve()
+        candidate = (root / value).resolve()
+        if not candidate.is_relative_to(root):
+            raise ValueError(f"'{value}' points outside the spec's folder {root}; "
+                             "keep the files next to shipyard.yaml (or below it)")
+        if not candidate.exists():
+            raise ValueError(f"'{value}' does not exist (looked for {candidate})")
+        if kind == "file" and not candidate.is_file():
+            raise ValueError(f"'{value}' is not a file")
+        if kind == "dir" and not candidate.is_dir():
+            raise ValueError(f"'{value}' is not a folder")
+        return candidate
+
+    return AfterValidator(resolve)
+
+
+SpecFile = Annotated[Path, _spec_path("file")]
+SpecDir = Annotated[Path, _spec_path("dir")]
+SpecFileOrDir = Annotated[Path, _spec_path("any")]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PipSettings(_Section):
+    """Where pip looks for packages during the build (builder stage only; not in the image)."""
+
+    index_url: IndexUrl | None = Field(default=None, description="Replaces PyPI (pip --index-url).")
+    extra_index_urls: list[IndexUrl] = Field(default_factory=list,
+                                             description="Searched besides the index (pip --extra-index-url).")
+    trusted_hosts: list[HostName] = Field(default_factory=list,
+                                          description="Hosts pip may reach without valid TLS (pip --trusted-host).")
+
+
+class BuildSettings(_Section):
+    """Settings that only affect the build; none of them reach the final image."""
+
+    ca_bundle: SpecFile | None = Field(
+        default=None, description="Extra PEM CA bundle trusted while installing packages (a TLS-intercepting "
+                                  "proxy's CA). Used in the builder stage only.")
+    pip: PipSettings = Field(default_factory=PipSettings, description="Package index settings.")
+    system_packages: list[AptPackage] = Field(
+        default_factory=list, description="Debian packages needed only to install the Python dependencies "
+                                          "(compilers, headers); installed in the builder stage only.")
+
+
+class GpuSettings(_Section):
+    """Ask for a CUDA-capable image."""
+
+    cuda: CudaVersion = Field(description="CUDA major.minor, e.g. '12.4'. Picks the default nvidia/cuda "
+                                          "base unless base_image names one.")
+
+
+class DeploymentSpec(_Section):
+    """One model, its entry script, its environment, and how to package them."""
+
+    name: Name = Field(description="Model and service name: V2 routes, image labels, model folder.")
+    version: Version = Field(default="1", description="Model version reported by the runtime.")
+    models: list[SpecFileOrDir] = Field(
+        min_length=1, description="Model files or folders. Each lands in the model folder "
+                                  "(AZUREML_MODEL_DIR) under its own name.")
+    entry_script: SpecFile | None = Field(
+        default=None, description="score.py with init()/run(). Omit to serve a single .onnx model directly.")
+    source_dir: SpecDir | None = Field(
+        default=None, description="Folder copied as the app (helpers next to score.py). Defaults to the entry "
+                                  "script alone; entry_script must lie inside it.")
+    environment: SpecFile | None = Field(
+        default=None, description="Azure-style conda YAML or a requirements.txt. Omit for the runtime's "
+                                  "dependencies only.")
+    base_image: ImageRef | None = Field(
+        default=None, description="Image to build on; needs Python 3 with the venv module. Default: "
+                                  "python:<python>-slim-bookworm, or nvidia/cuda when gpu is set.")
+    python: PythonVersion | None = Field(
+        default=None, description="Python major.minor. Default: the environment's python=, else the base image's.")
+    system_packages: list[AptPackage] = Field(default_factory=list,
+                                              description="Debian packages the model needs at run time.")
+    env: dict[EnvName, PlainText] = Field(default_factory=dict,
+                                          description="Environment variables baked into the image.")
+    port: Port = Field(default=DEFAULT_PORT, description="Port the runtime listens on.")
+    labels: dict[LabelKey, PlainText] = Field(default_factory=dict, description="Extra image labels.")
+    gpu: GpuSettings | None = Field(default=None, description="Build a CUDA image.")
+    build: BuildSettings = Field(default_factory=BuildSettings, description="Build-only settings.")
+
+    _root: Path = PrivateAttr(default_factory=Path.cwd)
+    _file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def root(self) -> Path:
+        """The folder relative paths in the spec resolve against."""
+        return self._root
+
+    @property
+    def file(self) -> Path | None:
+        """The YAML file this spec was read from, if any."""
+        return self._file
+
+    @field_validator("env")
+    @classmethod
+    def _no_reserved_env(cls, env: dict[str, str]) -> dict[str, str]:
+        for key, why in RESERVED_ENV.items():
+            if key in env:
+                raise ValueError(f"{key} cannot be set here ({why})")
+        return env
+
+    @field_validator("labels")
+    @classmethod
+    def _no_reserved_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key in labels:
+            if key.startswith(RESERVED_LABEL_PREFIX):
+                raise ValueError(f"'{key}' is reserved for Shipyard's own labels ({RESERVED_LABEL_PREFIX}*)")
+        return labels
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> DeploymentSpec:
+        if self.entry_script is None and not any(_is_onnx(path) for path in self.models):
+            raise ValueError("entry_script is required unless a model is a single .onnx file "
+                             "(Shipyard serves ONNX models without a score.py)")
+        if self.source_dir is not None and self.entry_script is not None:
+            if not self.entry_script.is_relative_to(self.source_dir):
+                raise ValueError(f"entry_script {self.entry_script} must lie inside source_dir {self.source_dir}")
+        return self
+
+    @property
+    def serves_onnx_directly(self) -> bool:
+        """True when the runtime serves an .onnx model without an entry script."""
+        return self.entry_script is None
+
+
+def _is_onnx(path: Path) -> bool:
+    return path.suffix.lower() == ".onnx"
+
+
+def load_spec(path: str | Path = DEFAULT_SPEC_NAME) -> DeploymentSpec:
+    """Read and validate a deployment spec; *path* may be the YAML file or its folder.
+
+    Raises:
+        SpecError: the file is missing or invalid; the message names the field and line.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / DEFAULT_SPEC_NAME
+    data, lines = load_yaml(path)
+    return parse_spec(data, root=path.parent, file=path, lines=lines)
+
+
+def parse_spec(data: Any, *, root: str | Path, file: str | Path | None = None,
+               lines: LineMap | None = None) -> DeploymentSpec:
+    """Validate an already-parsed spec (a dict); paths resolve against *root*.
+
+    Raises:
+        SpecError: with the first problem's field and line; further problems are listed too.
+    """
+    file_name = str(file) if file is not None else None
+    if not isinstance(data, dict):
+        raise SpecError("the spec must be a YAML mapping (name: ..., models: [...], ...)", file=file_name)
+    try:
+        spec = DeploymentSpec.model_validate(data, context={"root": Path(root)})
+    except ValidationError as exc:
+        raise _spec_error(exc, file_name, lines or LineMap()) from None
+    spec._root = Path(root).resolve()
+    spec._file = Path(file).resolve() if file is not None else None
+    return spec
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """JSON Schema of ``shipyard.yaml`` for editors (yaml-language-server, VS Code)."""
+    schema = DeploymentSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Shipyard deployment spec (shipyard.yaml)"
+    return schema
+
+
+def _spec_error(exc: ValidationError, file: str | None, lines: LineMap) -> SpecError:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(part for part in error["loc"])
+        field = ".".join(str(part) for part in loc) or None
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = f"unknown field '{loc[-1]}'" + _suggest(str(loc[-1]))
+        elif error["type"] == "missing":
+            message = "this field is required"
+        problems.append((field, lines.line_of(loc), message))
+    problems.sort(key=lambda problem: problem[1] if problem[1] is not None else 1 << 30)
+    field, line, message = problems[0]
+    for other_field, other_line, other_message in problems[1:]:
+        where = f"line {other_line}, " if other_line else ""
+        message += f"\n  also {where}field '{other_field}': {other_message}"
+    return SpecError(message, file=file, field=field, line=line)
+
+
+def _known_fields() -> set[str]:
+    names: set[str] = set()
+    for model in (DeploymentSpec, BuildSettings, PipSettings, GpuSettings):
+        names.update(model.model_fields)
+    return names
+
+
+def _suggest(name: str) -> str:
+    close = difflib.get_close_matches(name, sorted(_known_fields()), n=1)
+    return f"; did you mean '{close[0]}'?" if close else f"; allowed fields: {', '.join(DeploymentSpec.model_fields)}"
