@@ -99,3 +99,17 @@ class PayloadTooLargeError(ScoringError):
     """The request body is larger than the runtime accepts (``SHIPYARD_MAX_BODY_BYTES``)."""
 
     status_code = 413
+
+
+class BuildStepError(BuildError):
+    """One Dockerfile step failed. Carries the step, its command, exit code and output tail.
+
+    ``package`` names the pip or apt package that could not be installed, when the log says so.
+    """
+
+    def __init__(self, message: str, *, step: int | None = None, instruction: str | None = None,
+                 exit_code: int | None = None, log_tail: list[str] | None = None,
+                 package: str | None = None) -> None:
+        super().__init__(message)
+        self.step, self.instruction, self.exit_code = step, instruction, exit_code
+        self.log_tail, self.package = list(log_tail or []), package
