@@ -113,3 +113,9 @@ class BuildStepError(BuildError):
         super().__init__(message)
         self.step, self.instruction, self.exit_code = step, instruction, exit_code
         self.log_tail, self.package = list(log_tail or []), package
+
+
+class ServerStartError(ShipyardError):
+    """The runtime could not start serving (the port is taken, a setting is invalid...)."""
+
+    exit_code = 8
