@@ -1,0 +1,328 @@
+"""The ``container`` target: one container on a local or remote Docker Engine (like Azure's ACI).
+
+State lives on the container: its name is the deployment's name, and labels record what
+Shipyard needs later (``ai.shipyard.deployment``, ``ai.shipyard.options``, ...). The API keys
+are handed to the runtime as ``SHIPYARD_API_KEYS`` when the container is created, never baked
+into the image. That also means anyone who may run ``docker inspect`` on that engine can read
+them; Docker Engine has no secret store outside Swarm, and access to the engine already means
+root on the host, so this exposes nothing that engine access does not.
+
+Update order (one fixed host port means old and new cannot both listen): create the new
+container, stopped; stop the old one and rename it aside; start the new one under the real name
+and wait for readiness; then remove the old one. If the new one never gets ready, it is removed
+and the old one is renamed back and restarted, so a failed update leaves the previous version
+serving, with the same URI and keys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Literal
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from pydantic import AliasChoices, Field
+
+from shipyard import __version__
+from shipyard.deploy_targets import _docker
+from shipyard.deploy_targets._keys import KEYS_ENV, keys_env_value, keys_from_env_value, resolve_keys
+from shipyard.deploy_targets._readiness import NotReadyError, READY_PATH, wait_until_ready
+from shipyard.deploy_targets._http import request
+from shipyard.deploy_targets.base import LABEL_PREFIX, Deployment, DeploymentState, validate_name
+from shipyard.deploy_targets.options import DeployOptions, TargetSettings, merge_options
+from shipyard.errors import DeployError, DeploymentNotFoundError
+from shipyard.runtime.settings import DEFAULT_PORT
+
+logger = logging.getLogger(__name__)
+
+RestartPolicy = Literal["no", "on-failure", "always", "unless-stopped"]
+
+LABEL_DEPLOYMENT = f"{LABEL_PREFIX}.deployment"
+LABEL_TARGET = f"{LABEL_PREFIX}.target"
+LABEL_OPTIONS = f"{LABEL_PREFIX}.options"
+LABEL_CREATED = f"{LABEL_PREFIX}.created"
+LABEL_PORT = f"{LABEL_PREFIX}.port"
+LABEL_VERSION = f"{LABEL_PREFIX}.version"
+_CONTAINER_PORT = f"{DEFAULT_PORT}/tcp"
+_NEXT, _OLD = "-shipyard-next", "-shipyard-old"  # name suffixes while an update is under way
+
+
+class ContainerSettings(TargetSettings):
+    """Which Docker Engine to use. Environment: ``DOCKER_HOST``, ``SHIPYARD_PUBLIC_HOST``."""
+
+    docker_host: str | None = Field(default=None, validation_alias=AliasChoices("docker_host", "DOCKER_HOST"))
+    """Engine address: ``unix:///var/run/docker.sock`` (default), ``tcp://HOST:2375``, ``ssh://USER@HOST``."""
+    public_host: str | None = Field(default=None,
+                                    validation_alias=AliasChoices("public_host", "SHIPYARD_PUBLIC_HOST"))
+    """Host name to put in scoring URIs when clients reach the engine's host by another name."""
+
+
+class ContainerOptions(DeployOptions):
+    """Options of the ``container`` target (Azure ``AciWebservice.deploy_configuration`` cousins)."""
+
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Host port to publish the service on; default: a free port the engine picks (kept on update)."""
+    bind_address: str = "0.0.0.0"
+    """Host address to publish on; ``127.0.0.1`` keeps a local service off the network."""
+    restart_policy: RestartPolicy = "unless-stopped"
+    """What the engine does when the container stops: Docker's ``--restart`` values."""
+
+
+class ContainerTarget:
+    """Deployments as single containers on one Docker Engine."""
+
+    name: ClassVar[str] = "container"
+    options_model: ClassVar[type[DeployOptions]] = ContainerOptions
+    settings_model: ClassVar[type[TargetSettings]] = ContainerSettings
+
+    def __init__(self, settings: ContainerSettings | None = None) -> None:
+        self.settings = settings or ContainerSettings()
+        self._client: docker.DockerClient | None = None
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = _docker.connect(self.settings.docker_host)
+        return self._client
+
+    @property
+    def engine(self) -> str:
+        return _docker.engine_address(self.settings.docker_host)
+
+    # -- the protocol ----------------------------------------------------------------------------
+    def render(self, name: str, image: str, options: DeployOptions) -> dict[str, str]:
+        raise DeployError("the container target has no files to write (--output is for kubernetes); "
+                          "leave --output out to deploy")
+
+    def deploy(self, name: str, image: str, options: DeployOptions) -> Deployment:
+        validate_name(name)
+        current = self._find(name)
+        _docker.ensure_image(self.client, image, self.engine)
+        if current is None:
+            return self._create(name, image, _as_container_options(options))
+        return self._update(name, current, image, options)
+
+    def status(self, name: str) -> Deployment:
+        return self._describe(self._require(name))
+
+    def logs(self, name: str, *, tail: int = 200) -> str:
+        return _docker.log_tail(self._require(name), tail)
+
+    def delete(self, name: str) -> None:
+        container = self._require(name)
+        for leftover in self._update_leftovers(name):
+            leftover.remove(force=True)
+        container.remove(force=True)
+        logger.info("deleted deployment %s (container %s) on %s", name, container.short_id, self.engine)
+
+    def list(self) -> list[Deployment]:
+        containers = self.client.containers.list(all=True, filters={"label": LABEL_DEPLOYMENT})
+        return [self._describe(c) for c in containers if c.name == c.labels.get(LABEL_DEPLOYMENT)]
+
+    # -- create and update -----------------------------------------------------------------------
+    def _create(self, name: str, image: str, options: ContainerOptions) -> Deployment:
+        keys = resolve_keys(options, None)
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        container = self._new_container(name, image, options, keys_env_value(keys), created, options.port)
+        try:
+            self._start_and_wait(container, options)
+        except BaseException:
+            container.remove(force=True)
+            raise
+        logger.info("deployed %s (%s) on %s", name, image, self.engine)
+        return self.status(name)
+
+    def _update(self, name: str, old: Container, image: str, given: DeployOptions) -> Deployment:
+        stored = json.loads(old.labels.get(LABEL_OPTIONS, "{}"))
+        options = merge_options(ContainerOptions, stored, given, what="options for target 'container'")
+        env = _env_dict(old)
+        keys = resolve_keys(options, keys_from_env_value(env.get(KEYS_ENV)))
+        port = options.port or _host_port(old)
+        was_running = old.status == "running"
+        for leftover in self._update_leftovers(name):
+            leftover.remove(force=True)
+        new = self._new_container(name + _NEXT, image, options, keys_env_value(keys),
+                                  old.labels.get(LABEL_CREATED), port, deployment=name)
+        old.stop()
+        old.rename(name + _OLD)
+        try:
+            new.rename(name)
+            self._start_and_wait(new, options)
+        except BaseException as exc:
+            new.remove(force=True)
+            old.rename(name)
+            restored = self._restore(old, options) if was_running else "left stopped, as it was"
+            if isinstance(exc, DeployError):
+                raise DeployError(f"update of '{name}' to {image} failed; the previous version was put "
+                                  f"back ({restored}). {exc}") from exc
+            raise
+        old.remove(force=True)
+        logger.info("updated %s to %s on %s", name, image, self.engine)
+        return self.status(name)
+
+    def _restore(self, old: Container, options: ContainerOptions) -> str:
+        """Start the previous container again after a failed update; say how that went."""
+        try:
+            old.start()
+            old.reload()
+            wait_until_ready(self._base_url(old), timeout_s=options.timeout_s,
+                             check_alive=lambda: _docker.exit_reason(old))
+        except (docker.errors.APIError, NotReadyError) as exc:
+            return f"but it did not get ready again: {exc}"
+        return "serving again at the same URI with the same keys"
+
+    def _new_container(self, container_name: str, image: str, options: ContainerOptions, keys_value: str,
+                       created: str | None, port: int | None, *, deployment: str | None = None) -> Container:
+        deployment = deployment or container_name
+        labels = {
+            LABEL_DEPLOYMENT: deployment,
+            LABEL_TARGET: self.name,
+            LABEL_OPTIONS: json.dumps(options.stored(), sort_keys=True),
+            LABEL_CREATED: created or "",
+            LABEL_VERSION: __version__,
+        }
+        if options.port:
+            labels[LABEL_PORT] = str(options.port)
+        restart: dict[str, Any] = {"Name": options.restart_policy}
+        if options.restart_policy == "on-failure":
+            restart["MaximumRetryCount"] = 5
+        try:
+            return self.client.containers.create(
+                image,
+                name=container_name,
+                detach=True,
+                environment={**options.env, KEYS_ENV: keys_value},
+                ports={_CONTAINER_PORT: (options.bind_address, port)},
+                labels=labels,
+                restart_policy=restart,
+                nano_cpus=int(options.cpu_cores * 1e9) if options.cpu_cores else None,
+                mem_limit=int(options.memory_gb * 1e9) if options.memory_gb else None,
+                security_opt=["no-new-privileges:true"],
+                **_docker.gpu_create_kwargs(options.gpus),
+            )
+        except docker.errors.APIError as exc:
+            raise DeployError(f"the engine at {self.engine} refused to create container "
+                              f"'{container_name}': {exc.explanation or exc}") from exc
+
+    def _start_and_wait(self, container: Container, options: ContainerOptions) -> None:
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            if _docker.is_port_taken(exc):
+                raise DeployError(self._port_taken_message(container, options)) from exc
+            raise DeployError(f"container '{container.name}' did not start on {self.engine}: "
+                              f"{exc.explanation or exc}") from exc
+        container.reload()
+        url = self._base_url(container)
+        try:
+            wait_until_ready(url, timeout_s=options.timeout_s,
+                             check_alive=lambda: _docker.exit_reason(container))
+        except NotReadyError as exc:
+            raise DeployError(
+                f"deployment '{container.labels[LABEL_DEPLOYMENT]}' did not become ready at {url}: "
+                f"{exc.reason}. It has been removed. Last {_docker.LOG_TAIL_LINES} log lines:\n"
+                f"{_docker.log_tail(container)}") from exc
+
+    def _port_taken_message(self, container: Container, options: ContainerOptions) -> str:
+        port = options.port or _host_port(container)
+        holder = ""
+        for other in self.client.containers.list():
+            for bindings in (other.ports or {}).values():
+                if any(b.get("HostPort") == str(port) for b in bindings or []):
+                    holder = f" by container '{other.name}'"
+        return (f"port {port} on {self.engine} is already in use{holder}; choose another with --port "
+                "or leave --port out to let the engine pick a free one")
+
+    # -- reading state back ----------------------------------------------------------------------
+    def _find(self, name: str) -> Container | None:
+        try:
+            container = self.client.containers.get(name)
+        except docker.errors.NotFound:
+            return None
+        if container.labels.get(LABEL_DEPLOYMENT) != name:
+            raise DeployError(f"a container named '{name}' exists on {self.engine} but is not a Shipyard "
+                              "deployment; pick another --name or remove that container")
+        return container
+
+    def _require(self, name: str) -> Container:
+        container = self._find(name)
+        if container is None:
+            raise DeploymentNotFoundError(f"no deployment named '{name}' on the Docker Engine at {self.engine}; "
+                                          "'shipyard list' shows the deployments there")
+        return container
+
+    def _update_leftovers(self, name: str) -> list[Container]:
+        """Containers a crashed update left behind (``<name>-shipyard-next/-old``)."""
+        found = self.client.containers.list(all=True, filters={"label": f"{LABEL_DEPLOYMENT}={name}"})
+        return [c for c in found if c.name in (name + _NEXT, name + _OLD)]
+
+    def _base_url(self, container: Container) -> str:
+        options = json.loads(container.labels.get(LABEL_OPTIONS, "{}"))
+        host = _docker.published_host(self.settings.docker_host, options.get("bind_address", "0.0.0.0"),
+                                      self.settings.public_host)
+        return f"http://{host}:{_host_port(container)}"
+
+    def _describe(self, container: Container) -> Deployment:
+        port = _host_port(container)
+        base = self._base_url(container) if port else None
+        keys = keys_from_env_value(_env_dict(container).get(KEYS_ENV))
+        return Deployment(
+            name=container.labels[LABEL_DEPLOYMENT],
+            target=self.name,
+            image=container.attrs["Config"]["Image"],
+            state=self._state(container, base),
+            scoring_uri=f"{base}/score" if base else None,
+            swagger_uri=f"{base}/swagger.json" if base else None,
+            keys=keys,
+            created_at=container.labels.get(LABEL_CREATED) or None,
+            details={
+                "container_id": container.short_id,
+                "image_id": container.attrs["Image"],
+                "docker_host": self.engine,
+                "host_port": port,
+                "restart_count": container.attrs.get("RestartCount", 0),
+                "status": container.status,
+            },
+        )
+
+    @staticmethod
+    def _state(container: Container, base: str | None) -> DeploymentState:
+        state = container.attrs["State"]
+        if state.get("Status") in ("exited", "dead"):
+            return "Failed" if state.get("ExitCode") else "Stopped"
+        if state.get("Restarting") or state.get("Status") == "paused":
+            return "Unhealthy"
+        if state.get("Status") != "running" or base is None:
+            return "Transitioning"
+        try:
+            answer = request("GET", base + READY_PATH, timeout=2.0)
+        except OSError:
+            return "Unhealthy"
+        if answer.status == 200:
+            return "Healthy"
+        return "Unhealthy" if "failed" in answer.text.lower() else "Transitioning"
+
+
+def _as_container_options(options: DeployOptions) -> ContainerOptions:
+    if isinstance(options, ContainerOptions):
+        return options
+    return ContainerOptions.model_validate(options.model_dump(exclude_unset=True))
+
+
+def _env_dict(container: Container) -> dict[str, str]:
+    pairs = (item.partition("=") for item in container.attrs["Config"].get("Env") or [])
+    return {key: value for key, _, value in pairs}
+
+
+def _host_port(container: Container) -> int | None:
+    """The host port the service is published on (while running), else the fixed one, if any."""
+    bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(_CONTAINER_PORT)
+    if bindings:
+        return int(bindings[0]["HostPort"])
+    configured = (container.attrs["HostConfig"].get("PortBindings") or {}).get(_CONTAINER_PORT) or []
+    if configured and configured[0].get("HostPort"):
+        return int(configured[0]["HostPort"])
+    return None
