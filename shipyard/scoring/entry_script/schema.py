@@ -3,7 +3,7 @@
 inference-schema converts JSON to numpy/pandas inside its decorator and raises a bare ``ValueError``
 or ``Exception`` when the client sent the wrong shape or type. azmlinfsrv reports those as a 500;
 they are the client's mistake, so Shipyard answers 400 -- but only when the exception was raised
-by inference-schema's own code, never for exceptions from the user's ``run()`` body.
+before the user's own ``run()`` body started; exceptions from that body propagate unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import numpy as np
 
 from shipyard.errors import BadRequestError
 from shipyard.scoring.base import TensorSpec
-from shipyard.scoring.datatypes import numpy_to_datatype
 
 NUMPY_FORMAT = "numpy.ndarray"
 
@@ -42,43 +41,60 @@ def guard(run: Callable[..., Any]) -> Callable[..., Any]:
     return invoke
 
 
-def input_properties(run: Callable[..., Any]) -> dict[str, dict[str, Any]]:
-    """``{parameter: JSON-schema fragment}`` from ``@input_schema`` decorators."""
+_FORMATS = {
+    ("number", "float"): "FP32", ("number", "double"): "FP64", ("number", None): "FP64",
+    ("integer", "int8"): "INT8", ("integer", "int16"): "INT16", ("integer", "int32"): "INT32",
+    ("integer", "int64"): "INT64", ("integer", None): "INT64", ("integer", "uint8"): "UINT8",
+    ("integer", "uint16"): "UINT16", ("integer", "uint32"): "UINT32", ("integer", "uint64"): "UINT64",
+    ("boolean", None): "BOOL", ("string", None): "BYTES",
+}
+
+
+def _input_schema(run: Callable[..., Any]) -> dict[str, Any]:
     from inference_schema.schema_util import get_input_schema
 
-    return dict(get_input_schema(run).get("properties", {}))
-
-
-def output_property(run: Callable[..., Any]) -> dict[str, Any] | None:
-    """The ``@output_schema`` JSON-schema fragment, if any."""
-    from inference_schema.schema_util import get_output_schema
-
-    schema = get_output_schema(run)
-    return schema if "example" in schema else None
+    return get_input_schema(run)
 
 
 def numpy_parameters(run: Callable[..., Any]) -> frozenset[str]:
     """Parameters declared with ``NumpyParameterType`` (they accept numpy arrays as is)."""
-    return frozenset(name for name, prop in input_properties(run).items() if prop.get("format") == NUMPY_FORMAT)
+    properties = _input_schema(run).get("properties", {})
+    return frozenset(name for name, prop in properties.items() if prop.get("format") == NUMPY_FORMAT)
 
 
-def _spec(name: str, fragment: dict[str, Any]) -> TensorSpec | None:
-    """A tensor spec from a schema example: its dtype, and its shape with a free batch dimension."""
-    if "example" not in fragment:
+def scalar_parameters(run: Callable[..., Any]) -> frozenset[str]:
+    """Parameters whose schema example is a single value (not a list, object or array)."""
+    examples = _input_schema(run).get("example") or {}
+    return frozenset(name for name, value in examples.items() if isinstance(value, (int, float, str, bool)))
+
+
+def _spec(name: str, fragment: dict[str, Any], example: Any) -> TensorSpec | None:
+    """A numpy parameter's spec: dtype from the schema, shape from the example with a free batch dimension."""
+    if fragment.get("format") != NUMPY_FORMAT or example is None:
         return None
+    items = fragment
+    while items.get("type") == "array" and isinstance(items.get("items"), dict):
+        items = items["items"]
+    datatype = _FORMATS.get((items.get("type"), items.get("format"))) or _FORMATS.get((items.get("type"), None))
     try:
-        sample = np.asarray(fragment["example"])
-        datatype = numpy_to_datatype(sample.dtype)
-    except (ValueError, TypeError):
+        shape = np.shape(example)
+    except ValueError:  # ragged example
         return None
-    if sample.ndim == 0:
+    if datatype is None or not shape:
         return None
-    return TensorSpec(name=name, datatype=datatype, shape=(-1, *sample.shape[1:]))
+    return TensorSpec(name=name, datatype=datatype, shape=(-1, *shape[1:]))
 
 
 def tensor_specs(run: Callable[..., Any]) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-    """Best-effort V2 input/output specs from array-like schema examples (others are left out)."""
-    inputs = tuple(spec for name, prop in input_properties(run).items() if (spec := _spec(name, prop)))
-    output = output_property(run)
-    out_spec = _spec("output0", output) if output else None
-    return inputs, ((out_spec,) if out_spec else ())
+    """V2 input/output specs of ``NumpyParameterType`` parameters and output (others are left out)."""
+    from inference_schema.schema_util import get_output_schema
+
+    schema = _input_schema(run)
+    examples = schema.get("example") or {}
+    inputs = tuple(
+        spec for name, prop in schema.get("properties", {}).items()
+        if (spec := _spec(name, prop, examples.get(name))) is not None
+    )
+    output = get_output_schema(run)
+    output_spec = _spec("output0", output, output.get("example"))
+    return inputs, ((output_spec,) if output_spec else ())

@@ -52,6 +52,7 @@ class EntryScriptScorer(Scorer):
         self._run: Callable[..., Any] | None = None
         self._invoke: Callable[..., Any] | None = None  # run, or run behind the schema-error guard
         self._lock = threading.Lock()
+        self._v2: Any = None  # V2Adapter, made on the first infer()
         self._swaggers: dict[str, dict[str, Any] | None] = {}
 
     # -- loading ---------------------------------------------------------------------------------
@@ -105,10 +106,13 @@ class EntryScriptScorer(Scorer):
 
     def infer(self, request: InferRequest) -> InferResponse:
         """Answer a V2 request by calling ``run()``; see :mod:`shipyard.scoring.entry_script.v2`."""
-        from shipyard.scoring.entry_script import v2
+        adapter = self._v2
+        if adapter is None:
+            from shipyard.scoring.entry_script.v2 import V2Adapter
 
-        run, plan = self._require_loaded()
-        return v2.infer(self, run, plan, request)
+            run, plan = self._require_loaded()
+            adapter = self._v2 = V2Adapter(self, run, plan)
+        return adapter.infer(request)
 
     def metadata(self) -> ModelMetadata:
         """Name, version, and, when ``run`` has ``@input_schema`` numpy samples, their tensor specs."""

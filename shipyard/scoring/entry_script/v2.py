@@ -31,6 +31,7 @@ from shipyard.scoring.base import InferRequest, InferResponse, InferTensor, Scor
 from shipyard.scoring.datatypes import numpy_to_datatype, to_bytes_tensor, to_str_tensor
 from shipyard.scoring.entry_script import schema
 from shipyard.scoring.entry_script.aml_response import AMLResponse
+from shipyard.scoring.entry_script.headers import Headers
 from shipyard.scoring.entry_script.outputs import to_score_response
 from shipyard.scoring.entry_script.signature import HEADERS_PARAMETER, RunPlan
 
@@ -41,24 +42,48 @@ DEFAULT_OUTPUT = "output0"
 SINGLE_INPUT_ALIAS = "data"
 
 
-def infer(scorer: EntryScriptScorer, run: Callable[..., Any], plan: RunPlan, request: InferRequest) -> InferResponse:
-    """Call the script for a V2 request and return its result as tensors."""
-    if plan.mode == "schema":
-        arguments = _schema_arguments(run, plan, request)
-    else:
-        body = _json_body(request)
-        score_request = ScoreRequest(
-            method="POST", path="/score", headers={"content-type": "application/json"}, query=[], body=body,
-            request_id=request.id or "",
-        )
-        arguments = plan.parse(score_request)
-    if plan.wants_headers:
-        from shipyard.scoring.entry_script.headers import Headers
+class V2Adapter:
+    """Calls one script's ``run()`` for V2 requests; what it learns from the schema is computed once."""
 
-        arguments[HEADERS_PARAMETER] = Headers({"content-type": "application/json"})
-    result = scorer.invoke(arguments)
-    outputs = to_tensors(_unwrap(result))
-    return InferResponse(outputs=_select(outputs, request.requested_outputs), id=request.id)
+    def __init__(self, scorer: EntryScriptScorer, run: Callable[..., Any], plan: RunPlan) -> None:
+        self.scorer, self.plan = scorer, plan
+        self.numpy_parameters = schema.numpy_parameters(run) if plan.mode == "schema" else frozenset()
+        self.scalar_parameters = schema.scalar_parameters(run) if plan.mode == "schema" else frozenset()
+
+    def infer(self, request: InferRequest) -> InferResponse:
+        """Call the script for a V2 request and return its result as tensors."""
+        plan = self.plan
+        if plan.mode == "schema":
+            arguments = self._schema_arguments(request)
+        else:
+            score_request = ScoreRequest(
+                method="POST", path="/score", headers={"content-type": "application/json"}, query=[],
+                body=_json_body(request), request_id=request.id or "",
+            )
+            arguments = plan.parse(score_request)
+        if plan.wants_headers:
+            arguments[HEADERS_PARAMETER] = Headers({"content-type": "application/json"})
+        outputs = to_tensors(_unwrap(self.scorer.invoke(arguments)))
+        return InferResponse(outputs=_select(outputs, request.requested_outputs), id=request.id)
+
+    def _schema_arguments(self, request: InferRequest) -> dict[str, Any]:
+        parser = self.plan.parse
+        names = parser.names()  # type: ignore[union-attr]
+        unknown = [tensor.name for tensor in request.inputs if tensor.name not in names]
+        if unknown:
+            raise BadRequestError(f"input(s) {unknown} are not parameters of run(); its parameters are {names}")
+        document = {tensor.name: self._argument(tensor) for tensor in request.inputs}
+        return parser.extract(document)  # type: ignore[union-attr]
+
+    def _argument(self, tensor: InferTensor) -> Any:
+        """numpy parameters take the array; scalar parameters a one-element tensor's value; others lists."""
+        if tensor.name in self.numpy_parameters:
+            return tensor.data
+        value = _json_value(tensor)
+        value = value.tolist() if isinstance(value, np.ndarray) else value
+        if tensor.name in self.scalar_parameters and tensor.data.size == 1:
+            return np.reshape(value, -1)[0].item() if isinstance(value, list) else value
+        return value
 
 
 def _json_value(tensor: InferTensor) -> Any:
@@ -75,24 +100,6 @@ def _json_body(request: InferRequest) -> bytes:
     if len(request.inputs) == 1 and SINGLE_INPUT_ALIAS not in document:
         document[SINGLE_INPUT_ALIAS] = document[request.inputs[0].name]
     return _json.dumps(document)
-
-
-def _schema_arguments(run: Callable[..., Any], plan: RunPlan, request: InferRequest) -> dict[str, Any]:
-    names = plan.parse.names()  # type: ignore[union-attr]
-    unknown = [tensor.name for tensor in request.inputs if tensor.name not in names]
-    if unknown:
-        raise BadRequestError(f"input(s) {unknown} are not parameters of run(); its parameters are {names}")
-    numpy_params = schema.numpy_parameters(run)
-    document = {
-        tensor.name: tensor.data if tensor.name in numpy_params else _json_value_list(tensor)
-        for tensor in request.inputs
-    }
-    return plan.parse.extract(document)  # type: ignore[union-attr]
-
-
-def _json_value_list(tensor: InferTensor) -> Any:
-    value = _json_value(tensor)
-    return value.tolist() if isinstance(value, np.ndarray) else value
 
 
 def _unwrap(result: Any) -> Any:
