@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
@@ -53,6 +55,25 @@ class RuntimeSettings(BaseSettings):
         default=60.0, gt=0, description="A request still running after this many seconds gets 504."
     )
 
+    scoring_threads: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Threads per worker that run init()/run(). 1 (the default, like Azure's sync workers) "
+            "keeps score.py code that is not thread-safe safe; raise it only for thread-safe models."
+        ),
+    )
+    graceful_timeout_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM, how long in-flight requests may take to finish before workers stop.",
+    )
+    access_log: bool = Field(default=True, description="Log one line per request.")
+    log_level: str = Field(default="info", description="debug, info, warning or error.")
+    log_format: Literal["console", "json"] = Field(
+        default="console", description="console for people, json (one object per line) for log shippers."
+    )
+
     execution_providers: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Accelerators in order of preference, comma-separated (CUDA,TensorRT,OpenVINO,ROCm,VitisAI,CPU).",
@@ -72,3 +93,25 @@ class RuntimeSettings(BaseSettings):
     def resolved_model_name(self) -> str:
         """The model's name: ``model_name`` or the model folder's name."""
         return self.model_name or self.model_dir.resolve().name
+
+
+def load_settings(**overrides: object) -> RuntimeSettings:
+    """Read the settings: *overrides* (CLI flags; ``None`` values are ignored), then the environment.
+
+    Raises:
+        ServerStartError: a value is invalid; the message names the environment variable.
+    """
+    from pydantic import ValidationError
+
+    from shipyard.errors import ServerStartError
+
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return RuntimeSettings(**given)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            source = "flag" if field in given else f"SHIPYARD_{field.upper()}"
+            problems.append(f"{source} ({field}): {error['msg']} (got {error.get('input')!r})")
+        raise ServerStartError("invalid runtime settings: " + "; ".join(problems)) from None

@@ -1,0 +1,128 @@
+"""``create_app(settings)``: the runtime's ASGI application, built on demand, never at import.
+
+Composition only: the :class:`~shipyard.runtime.dataplane.DataPlane` holds the behaviour, the
+route modules translate HTTP, and :class:`~shipyard.runtime.middleware.RuntimeMiddleware` wraps
+the whole app. The model is loaded in the background when the app starts (the ASGI lifespan),
+so health probes answer while ``init()`` runs; the hooks let the server exit when it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Scope
+
+from shipyard import __version__
+from shipyard.errors import ModelLoadError
+from shipyard.runtime import azure_routes, health, metrics, v2_routes
+from shipyard.runtime.auth import ApiKeyAuth
+from shipyard.runtime.dataplane import DataPlane
+from shipyard.runtime.middleware import Endpoint, RuntimeMiddleware
+from shipyard.runtime.responses import error_response
+from shipyard.runtime.settings import RuntimeSettings
+from shipyard.scoring.base import ModelInfo, Scorer
+
+logger = logging.getLogger(__name__)
+
+
+class RuntimeApp(FastAPI):
+    """FastAPI with :class:`RuntimeMiddleware` outside Starlette's own error handling."""
+
+    wrap: Callable[[ASGIApp], ASGIApp] = staticmethod(lambda app: app)  # type: ignore[assignment]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self.wrap(super().build_middleware_stack())
+
+
+def create_app(
+    settings: RuntimeSettings,
+    *,
+    scorer_factory: Callable[[ModelInfo], Scorer] | None = None,
+    on_ready: Callable[[], None] | None = None,
+    on_load_failed: Callable[[ModelLoadError], None] | None = None,
+) -> FastAPI:
+    """Build the application serving one model.
+
+    Args:
+        settings: what to serve and how (limits, auth, threads).
+        scorer_factory: builds the (unloaded) scorer; default: :func:`shipyard.scoring.create_scorer`.
+        on_ready: called once the model has loaded.
+        on_load_failed: called when loading fails (after the traceback is logged); without it the
+            app stays up answering 503, which suits embedding but not a production server.
+
+    Returns:
+        The ASGI app; the model loads when its lifespan starts.
+    """
+    app_metrics = metrics.Metrics(settings.resolved_model_name)
+    dataplane = DataPlane(settings, scorer_factory=scorer_factory, observe_model_time=app_metrics.observe_model)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        loading = asyncio.create_task(_load(dataplane, on_ready, on_load_failed))
+        try:
+            yield
+        finally:
+            loading.cancel()
+            await dataplane.close()
+
+    app = RuntimeApp(
+        title="Shipyard runtime", version=__version__, lifespan=lifespan,
+        docs_url=None, redoc_url=None, openapi_url=None,
+    )  # fmt: skip
+    app.state.dataplane = dataplane
+    app.state.metrics = app_metrics
+    health.register(app, dataplane)
+    azure_routes.register(app, dataplane)
+    v2_routes.register(app, dataplane)
+    metrics.register(app, app_metrics)
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+
+    score = azure_routes.ScoreEndpoint(dataplane, settings.max_body_bytes)
+    infer = v2_routes.InferEndpoint(dataplane, settings.max_body_bytes)
+
+    def dispatch(scope: Scope) -> Endpoint | None:
+        path = scope["path"]
+        if path == azure_routes.SCORE_PATH:
+            return score
+        if v2_routes.is_infer_path(path):
+            return infer
+        return None
+
+    app.wrap = lambda inner: RuntimeMiddleware(  # type: ignore[method-assign]
+        inner,
+        auth=ApiKeyAuth(settings.api_keys),
+        metrics=app_metrics,
+        max_body_bytes=settings.max_body_bytes,
+        access_log=settings.access_log,
+        dispatch=dispatch,
+    )
+    return app
+
+
+async def _load(
+    dataplane: DataPlane,
+    on_ready: Callable[[], None] | None,
+    on_load_failed: Callable[[ModelLoadError], None] | None,
+) -> None:
+    try:
+        await dataplane.load()
+    except ModelLoadError as exc:
+        logger.error("Model '%s' failed to load; see the traceback below", dataplane.model_name, exc_info=exc)
+        if on_load_failed is not None:
+            on_load_failed(exc)
+        return
+    if on_ready is not None:
+        on_ready()
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Unknown routes and wrong methods answer JSON like every other error."""
+    message = exc.detail if exc.status_code != 404 else f"no route {request.method} {request.url.path}"
+    return error_response(exc.status_code, str(message), dict(exc.headers or {}))

@@ -1,0 +1,107 @@
+"""Azure ML compatible routes: ``/score`` (POST, GET, OPTIONS) and ``/swagger.json``.
+
+``/score`` is a raw ASGI endpoint (see :mod:`shipyard.runtime.middleware` for why); it only
+translates HTTP to a :class:`~shipyard.scoring.base.ScoreRequest` and the
+:class:`~shipyard.runtime.dataplane.ScoreOutcome` back, with the headers azmlinfsrv sends:
+``x-ms-run-fn-exec-ms`` (time inside ``run()``) and ``x-ms-run-function-failed``.
+``OPTIONS /score`` answers 200 without calling ``run()``, as azmlinfsrv does for CORS preflights.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from shipyard.errors import ScoringError
+from shipyard.runtime import limits
+from shipyard.runtime.dataplane import DataPlane
+from shipyard.runtime.middleware import REQUEST_ID_KEY, ROUTE_KEY
+from shipyard.runtime.responses import error_response, json_response, send_body, send_error
+from shipyard.scoring.base import ScoreRequest, ScoreResponse
+
+logger = logging.getLogger(__name__)
+
+SCORE_PATH = "/score"
+_ALLOW = [(b"allow", b"GET, POST, OPTIONS")]
+_FAILED = {True: b"True", False: b"False"}
+
+
+class ScoreEndpoint:
+    """``/score`` as a raw ASGI app."""
+
+    def __init__(self, dataplane: DataPlane, max_body_bytes: int) -> None:
+        self.dataplane = dataplane
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[ROUTE_KEY] = SCORE_PATH
+        method = scope["method"]
+        if method == "OPTIONS":
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-length", b"0"), *_ALLOW]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if method not in ("GET", "POST"):
+            await send_error(send, 405, f"method {method} is not allowed on /score; use POST or GET", _ALLOW)
+            return
+        request_id = scope[REQUEST_ID_KEY]
+        try:
+            body = await limits.read_body(receive, self.max_body_bytes)
+            request = ScoreRequest(
+                method=method,
+                path=scope["path"],
+                headers={name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]},
+                query=parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True),
+                body=bytes(body),
+                request_id=request_id,
+            )
+            outcome = await self.dataplane.score(request)
+        except ScoringError as exc:
+            failed = exc.status_code >= 500
+            extra = {"request_id": request_id} if failed else {}
+            await send_error(send, exc.status_code, str(exc), [(b"x-ms-run-function-failed", _FAILED[failed])], **extra)
+            return
+        response = outcome.response
+        headers = [
+            (b"x-ms-run-fn-exec-ms", b"%.3f" % outcome.run_ms),
+            (b"x-ms-run-function-failed", _FAILED[response.run_function_failed or response.status_code >= 500]),
+        ]
+        content_type = response.media_type.encode("latin-1")
+        for name, value in response.headers.items():
+            if name.lower() == "content-type":
+                content_type = value.encode("latin-1")
+            elif name.lower() != "content-length":
+                headers.append((name.lower().encode("latin-1"), str(value).encode("latin-1")))
+        if isinstance(response.body, str):
+            response.body = response.body.encode()
+        if isinstance(response.body, (bytes, bytearray, memoryview)):
+            await send_body(send, response.status_code, bytes(response.body), content_type, headers)
+        else:
+            await self._stream(send, response, content_type, headers, request_id)
+
+    async def _stream(self, send: Send, response: ScoreResponse, content_type: bytes,
+                      headers: list[tuple[bytes, bytes]], request_id: str) -> None:
+        """Send an iterable body chunk by chunk; each chunk is produced on the scoring thread."""
+        iterator = iter(response.body)  # type: ignore[arg-type]
+        await send({"type": "http.response.start", "status": response.status_code,
+                    "headers": [(b"content-type", content_type), *headers]})
+        # An exception here (run()'s generator failed, or a chunk timed out) propagates: the
+        # middleware logs it and the connection is closed mid-stream, so the client sees a cut body.
+        while (chunk := await self.dataplane.next_chunk(iterator, request_id)) is not None:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def register(app: FastAPI, dataplane: DataPlane) -> None:
+    """Add ``GET /swagger.json`` to *app* (``/score`` is dispatched by the middleware)."""
+
+    @app.get("/swagger.json", include_in_schema=False)
+    async def swagger(request: Request) -> Response:
+        try:
+            return json_response(dataplane.swagger(request.query_params.get("version")))
+        except ScoringError as exc:
+            return error_response(exc.status_code, str(exc))

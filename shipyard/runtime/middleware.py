@@ -1,0 +1,127 @@
+"""The one ASGI layer every request passes: ids, auth, body-size check, metrics, access log.
+
+Written as plain ASGI rather than Starlette's ``BaseHTTPMiddleware`` (which adds a task and a
+memory stream per request) and as a single layer rather than one per concern, because it sits on
+the hot path of every ``/score`` call. The concerns themselves live in their own modules
+(:mod:`request_ids`, :mod:`auth`, :mod:`limits`, :mod:`metrics`); this only sequences them.
+
+It wraps the *whole* FastAPI application, outside Starlette's error middleware, so even a 500
+from an unexpected exception carries the request-id headers and is counted.
+
+Hot endpoints (``/score``, V2 ``infer``) are raw ASGI callables that ``dispatch`` returns; they
+skip FastAPI's routing and request objects. Everything else goes to the FastAPI app.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shipyard.runtime import limits, request_ids
+from shipyard.runtime.auth import ApiKeyAuth
+from shipyard.runtime.metrics import Metrics
+from shipyard.runtime.responses import send_error
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("shipyard.access")
+
+REQUEST_ID = contextvars.ContextVar("shipyard_request_id", default="-")
+"""The current request's id, for log records (see :mod:`shipyard.runtime.logconfig`)."""
+
+ROUTE_KEY = "shipyard.route"  # scope key: the route template a raw endpoint served
+REQUEST_ID_KEY = "shipyard.request_id"  # scope key: the request id endpoints put in bodies and logs
+UNMATCHED = "unmatched"
+
+Endpoint = Callable[[Scope, Receive, Send], object]
+
+
+class RuntimeMiddleware:
+    """Pure-ASGI wrapper around the FastAPI app."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        auth: ApiKeyAuth,
+        metrics: Metrics,
+        max_body_bytes: int,
+        access_log: bool,
+        dispatch: Callable[[Scope], Endpoint | None],
+    ) -> None:
+        self.app = app
+        self.auth = auth
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.access_log = access_log
+        self.dispatch = dispatch
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        rid = legacy = client = trace = authorization = length = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                rid = value
+            elif name == b"authorization":
+                authorization = value
+            elif name == b"content-length":
+                length = value
+            elif name == b"x-ms-request-id":
+                legacy = value
+            elif name == b"x-ms-client-request-id":
+                client = value
+            elif name == b"traceid":
+                trace = value
+        ids = request_ids.resolve(rid, legacy, client, trace)
+        scope[REQUEST_ID_KEY] = ids.request_id
+        token = REQUEST_ID.set(ids.request_id)
+        id_headers = ids.headers
+        status = 500
+        started = False
+
+        async def send_with_ids(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+                message = {**message, "headers": [*message.get("headers", ()), *id_headers]}
+            await send(message)
+
+        path = scope["path"]
+        try:
+            denied = None if ids.error else self.auth.check(path, authorization)
+            if ids.error:
+                await send_error(send_with_ids, 431, ids.error)
+            elif denied is not None:
+                await send_error(send_with_ids, 401, denied[0], [(b"www-authenticate", denied[1])])
+            elif (rejected := limits.check_content_length(length, self.max_body_bytes)) is not None:
+                await send_error(send_with_ids, *rejected)
+            else:
+                endpoint = self.dispatch(scope)
+                await (endpoint or self.app)(scope, receive, send_with_ids)
+        except Exception:  # noqa: BLE001 - the server keeps serving; the traceback goes to the log
+            logger.exception("unhandled error answering %s %s (request %s)", scope["method"], path, ids.request_id)
+            if not started:
+                await send_error(send_with_ids, 500, "internal server error; see the server log",
+                                 request_id=ids.request_id)
+        finally:
+            seconds = time.perf_counter() - start
+            route = scope.get(ROUTE_KEY)
+            if route is None:
+                matched = scope.get("route")
+                route = getattr(matched, "path", UNMATCHED)
+            self.metrics.observe_request(route, scope["method"], status, seconds)
+            if self.access_log:
+                access_logger.info('%s "%s %s" %d %.3fms %s', _client(scope), scope["method"], path, status,
+                                   seconds * 1000.0, ids.request_id)
+            REQUEST_ID.reset(token)
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "-"

@@ -1,0 +1,125 @@
+"""``serve(settings)``: run the runtime until SIGTERM, in one process or under a supervisor.
+
+The listening socket is bound first, here, so a busy port fails at once with a clear message and
+several workers can share one socket. With ``workers == 1`` the one worker runs in this process;
+with more, :class:`~shipyard.runtime.supervisor.Supervisor` starts and watches them.
+
+Shutdown: on SIGTERM or SIGINT a worker stops accepting connections, lets in-flight requests
+finish (at most ``graceful_timeout_s``), calls the scorer's ``close()`` and exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import uvicorn
+
+from shipyard.errors import ModelLoadError, ServerStartError
+from shipyard.runtime.app import create_app
+from shipyard.runtime.settings import RuntimeSettings
+
+logger = logging.getLogger(__name__)
+
+BACKLOG = 2048
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus re-raising the signal after a graceful shutdown.
+
+    uvicorn re-delivers SIGTERM to itself once it has drained, so the process dies "by signal"
+    (exit status 143) and skips the caller's cleanup. A drained shutdown is a success: exit 0.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind and listen, or raise :class:`ServerStartError` saying which address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServerStartError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; another process may be using the port: "
+            "stop it or choose another with --port / SHIPYARD_PORT"
+        ) from exc
+    sock.listen(BACKLOG)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callable[[], None] | None = None) -> None:
+    """Serve on *sock* in this process until told to stop.
+
+    Raises:
+        ModelLoadError: the model failed to load; the server stopped instead of staying half-up.
+    """
+    failures: list[ModelLoadError] = []
+    server: _Server | None = None
+
+    def load_failed(exc: ModelLoadError) -> None:
+        failures.append(exc)
+        if server is not None:
+            server.should_exit = True
+
+    app = create_app(settings, on_ready=on_ready, on_load_failed=load_failed)
+    config = uvicorn.Config(
+        app,
+        loop="auto",  # uvloop when installed
+        http="auto",  # httptools when installed
+        lifespan="on",
+        access_log=False,  # RuntimeMiddleware writes the access log, with the request id
+        log_config=None,  # logging was configured by the entry point
+        timeout_graceful_shutdown=settings.graceful_timeout_s,
+    )
+    server = _Server(config)
+    server.run(sockets=[sock])
+    if failures:
+        raise failures[0]
+
+
+def serve(settings: RuntimeSettings) -> None:
+    """Serve the model described by *settings* until SIGTERM/SIGINT.
+
+    Raises:
+        ServerStartError: the address cannot be bound.
+        ModelLoadError: the model failed to load in a worker; every worker has been stopped.
+    """
+    sock = bind_socket(settings.host, settings.port)
+    logger.info(
+        "Shipyard runtime: model '%s' version %s on http://%s:%d, %d worker(s), %d scoring thread(s) each",
+        settings.resolved_model_name, settings.model_version, settings.host, settings.port,
+        settings.workers, settings.scoring_threads,
+    )  # fmt: skip
+    try:
+        if settings.workers == 1:
+            run_worker(settings, sock)
+        else:
+            from shipyard.runtime.supervisor import Supervisor
+
+            Supervisor(settings, sock).run()
+    except ModelLoadError as exc:
+        raise ModelLoadError(
+            f"{exc}. The server stopped without serving; fix the error shown in the traceback above and start again"
+        ) from exc
+    finally:
+        sock.close()

@@ -1,0 +1,183 @@
+"""Several worker processes on one socket, without crash loops.
+
+uvicorn's own multi-worker mode restarts a worker whenever it dies, so a ``score.py`` whose
+``init()`` raises turns into an endless restart loop that looks alive from outside. This
+supervisor instead distinguishes:
+
+- a worker that dies *before* reporting its model loaded: the model cannot load; stop all
+  workers and raise :class:`~shipyard.errors.ModelLoadError` (the process exits non-zero);
+- a worker that dies *after* loading (out of memory, a crash in native code): start a
+  replacement, unless that happens more than ``MAX_RESTARTS`` times in ``RESTART_WINDOW_S``.
+
+Workers are started with ``spawn`` (a fresh interpreter, so no state or threads are inherited),
+each loads the model itself, and reports readiness over a pipe. SIGTERM/SIGINT are forwarded;
+each worker drains its in-flight requests; stragglers are killed after the graceful timeout.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from shipyard.errors import ModelLoadError, ShipyardError
+from shipyard.runtime.metrics import MULTIPROC_ENV
+from shipyard.runtime.settings import RuntimeSettings
+
+logger = logging.getLogger(__name__)
+
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
+_READY = "ready"
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: BaseProcess
+    conn: Connection
+    ready: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+
+class Supervisor:
+    """Start ``settings.workers`` workers on *sock* and watch them until a stop signal."""
+
+    def __init__(self, settings: RuntimeSettings, sock: socket.socket) -> None:
+        self.settings = settings
+        self.sock = sock
+        self._context = multiprocessing.get_context("spawn")
+        self._workers: list[_Worker] = []
+        self._stop_signal: int | None = None
+        self._restarts: deque[float] = deque()
+
+    def run(self) -> None:
+        """Return after a stop signal once every worker has exited.
+
+        Raises:
+            ModelLoadError: a worker exited before its model loaded.
+            ShipyardError: workers kept dying after loading.
+        """
+        own_dir = None
+        if not os.environ.get(MULTIPROC_ENV):
+            own_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
+            os.environ[MULTIPROC_ENV] = own_dir  # inherited by the spawned workers
+        originals = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            for index in range(self.settings.workers):
+                self._start(index)
+            self._watch()
+        finally:
+            self._stop_all()
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+            if own_dir is not None:
+                os.environ.pop(MULTIPROC_ENV, None)
+                shutil.rmtree(own_dir, ignore_errors=True)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self._stop_signal is None:
+            logger.info("Received %s; stopping %d worker(s) after their in-flight requests",
+                        signal.Signals(signum).name, len(self._workers))
+        self._stop_signal = signum
+
+    def _start(self, index: int) -> None:
+        parent_conn, child_conn = self._context.Pipe(duplex=False)
+        process = self._context.Process(
+            target=_worker_main, args=(self.settings, self.sock, child_conn), name=f"shipyard-worker-{index}"
+        )
+        process.start()
+        child_conn.close()
+        self._workers.append(_Worker(index=index, process=process, conn=parent_conn))
+        logger.info("Started worker %d (pid %d)", index, process.pid)
+
+    def _watch(self) -> None:
+        announced = False
+        while self._stop_signal is None:
+            waitables = [w.process.sentinel for w in self._workers] + [w.conn for w in self._workers if not w.ready]
+            multiprocessing.connection.wait(waitables, timeout=0.5)
+            for worker in list(self._workers):
+                if not worker.ready and worker.conn.poll():
+                    try:
+                        worker.ready = worker.conn.recv() == _READY
+                    except EOFError:
+                        pass
+                if worker.process.is_alive() or self._stop_signal is not None:
+                    continue
+                self._workers.remove(worker)
+                self._on_exit(worker)
+            if not announced and all(w.ready for w in self._workers):
+                announced = True
+                logger.info("All %d workers are ready", len(self._workers))
+
+    def _on_exit(self, worker: _Worker) -> None:
+        code = worker.process.exitcode
+        if not worker.ready:
+            raise ModelLoadError(
+                f"worker {worker.index} (pid {worker.process.pid}) exited with code {code} before the model "
+                "finished loading"
+            )
+        now = time.monotonic()
+        self._restarts.append(now)
+        while self._restarts and now - self._restarts[0] > RESTART_WINDOW_S:
+            self._restarts.popleft()
+        if len(self._restarts) > MAX_RESTARTS:
+            raise ShipyardError(
+                f"workers died {len(self._restarts)} times within {RESTART_WINDOW_S:.0f} s (last: worker "
+                f"{worker.index}, exit code {code}); giving up instead of restarting them forever"
+            )
+        logger.error("Worker %d (pid %d) died with exit code %s after loading; starting a replacement",
+                     worker.index, worker.process.pid, code)
+        self._start(worker.index)
+
+    def _stop_all(self) -> None:
+        for worker in self._workers:
+            if worker.process.is_alive():
+                os.kill(worker.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.graceful_timeout_s + 5.0
+        for worker in self._workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                logger.error("Worker %d (pid %d) did not stop in time; killing it", worker.index, worker.process.pid)
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        self._workers.clear()
+
+
+def _worker_main(settings: RuntimeSettings, sock: socket.socket, conn: Connection) -> None:
+    """Entry point of a spawned worker process."""
+    from shipyard.runtime.logconfig import configure_logging
+    from shipyard.runtime.server import run_worker
+
+    _die_with_parent()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        run_worker(settings, sock, on_ready=lambda: conn.send(_READY))
+    except ShipyardError as exc:
+        sys.exit(exc.exit_code)  # the traceback is already in the log
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this worker if the supervisor dies, so no orphan keeps the port."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        sys.exit(1)

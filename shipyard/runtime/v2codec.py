@@ -1,0 +1,287 @@
+"""Open Inference Protocol (KServe V2) tensors on the wire: JSON and Triton's binary extension.
+
+Decoding turns a request body into an :class:`~shipyard.scoring.base.InferRequest` of numpy
+arrays; encoding does the reverse for a response. Nothing here knows about HTTP: the caller
+passes the value of the ``Inference-Header-Content-Length`` header and gets one back.
+
+Binary tensor data (what ``tritonclient`` sends by default): the body is a JSON header of that
+many bytes followed by raw tensors in input order, each ``parameters.binary_data_size`` bytes,
+little-endian and row-major; ``BYTES`` elements are a 4-byte little-endian length then the bytes.
+Every client mistake raises :class:`~shipyard.errors.BadRequestError` naming the tensor.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from shipyard.errors import BadRequestError, ScoringError
+from shipyard.runtime import jsonfast
+from shipyard.scoring.base import InferRequest, InferResponse, InferTensor
+
+DATATYPES: dict[str, np.dtype] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "INT8": np.dtype("<i1"), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
+    "BYTES": np.dtype(object),
+}
+_BY_DTYPE = {dtype.newbyteorder("="): name for name, dtype in DATATYPES.items() if name != "BYTES"}
+# Which numpy kinds a JSON array may parse to for each kind of V2 datatype.
+_JSON_KINDS = {"b": "b", "u": "iu", "i": "iu", "f": "iuf"}
+_LENGTH = struct.Struct("<I")
+
+
+def datatype_of(array: np.ndarray, name: str) -> str:
+    """The V2 datatype name for a numpy array a scorer returned."""
+    if array.dtype.kind in "OUS":
+        return "BYTES"
+    try:
+        return _BY_DTYPE[array.dtype.newbyteorder("=")]
+    except KeyError:
+        raise ScoringError(
+            f"output '{name}' has numpy dtype {array.dtype}, which the V2 protocol cannot carry; "
+            f"convert it to one of {', '.join(DATATYPES)}"
+        ) from None
+
+
+def decode_request(body: bytes | bytearray, header_length: int | None) -> tuple[InferRequest, Callable[[str], bool]]:
+    """Parse an ``infer`` body.
+
+    Returns:
+        The request, and a function telling for each output name whether the client asked for it
+        as binary data.
+    """
+    binary = memoryview(body)[0:0]
+    if header_length is not None:
+        if not 0 < header_length <= len(body):
+            raise BadRequestError(
+                f"Inference-Header-Content-Length is {header_length} but the body has {len(body)} bytes"
+            )
+        binary = memoryview(body)[header_length:]
+        body = body[:header_length]
+    try:
+        document = jsonfast.loads(body)
+    except ValueError as exc:
+        raise BadRequestError(f"the infer request is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise BadRequestError("the infer request must be a JSON object with an 'inputs' list")
+    parameters = _parameters(document.get("parameters"), "request")
+    raw_inputs = document.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        raise BadRequestError("the infer request needs a non-empty 'inputs' list")
+
+    inputs, offset = [], 0
+    for position, raw in enumerate(raw_inputs):
+        tensor, used = _decode_input(raw, position, binary[offset:])
+        inputs.append(tensor)
+        offset += used
+    if offset != len(binary):
+        raise BadRequestError(
+            f"the body has {len(binary) - offset} bytes of binary data that no input's "
+            "parameters.binary_data_size accounts for"
+        )
+
+    default_binary = bool(parameters.pop("binary_data_output", False))
+    wants_binary: dict[str, bool] = {}
+    requested = None
+    raw_outputs = document.get("outputs")
+    if raw_outputs is not None:
+        if not isinstance(raw_outputs, list):
+            raise BadRequestError("'outputs' must be a list of {\"name\": ...} objects")
+        requested = []
+        for raw in raw_outputs:
+            if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+                raise BadRequestError("each entry of 'outputs' needs a string 'name'")
+            out_params = _parameters(raw.get("parameters"), f"output '{raw['name']}'")
+            if out_params.get("classification"):
+                raise BadRequestError(f"output '{raw['name']}': the classification extension is not supported")
+            wants_binary[raw["name"]] = bool(out_params.get("binary_data", default_binary))
+            requested.append(raw["name"])
+    request_id = document.get("id")
+    request = InferRequest(
+        inputs=inputs,
+        requested_outputs=requested,
+        id=str(request_id) if request_id is not None else None,
+        parameters=parameters,
+    )
+    return request, lambda name: wants_binary.get(name, default_binary)
+
+
+def _parameters(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequestError(f"{where}: 'parameters' must be a JSON object")
+    return dict(value)
+
+
+def _decode_input(raw: Any, position: int, binary: memoryview) -> tuple[InferTensor, int]:
+    """One input tensor, and how many bytes of *binary* it consumed."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+        raise BadRequestError(f"inputs[{position}] needs a string 'name'")
+    name = raw["name"]
+    datatype = raw.get("datatype")
+    if datatype not in DATATYPES:
+        raise BadRequestError(
+            f"input '{name}': datatype {datatype!r} is not supported; use one of {', '.join(DATATYPES)}"
+        )
+    shape = raw.get("shape")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise BadRequestError(f"input '{name}': 'shape' must be a list of non-negative integers, got {shape!r}")
+    count = math.prod(shape)
+    parameters = _parameters(raw.get("parameters"), f"input '{name}'")
+    size = parameters.pop("binary_data_size", None)
+    if size is not None:
+        if not isinstance(size, int) or size < 0 or size > len(binary):
+            raise BadRequestError(
+                f"input '{name}': binary_data_size {size!r} does not fit the {len(binary)} bytes of binary data left"
+            )
+        array = _from_binary(name, datatype, shape, count, binary[:size])
+        return InferTensor(name=name, data=array, parameters=parameters), size
+    if "data" not in raw:
+        raise BadRequestError(f"input '{name}' has neither 'data' nor parameters.binary_data_size")
+    array = _from_json(name, datatype, shape, count, raw["data"])
+    return InferTensor(name=name, data=array, parameters=parameters), 0
+
+
+def _from_binary(name: str, datatype: str, shape: list[int], count: int, chunk: memoryview) -> np.ndarray:
+    if datatype == "BYTES":
+        items, offset = [], 0
+        while offset < len(chunk):
+            if offset + 4 > len(chunk):
+                raise BadRequestError(f"input '{name}': BYTES element {len(items)} has a truncated length prefix")
+            (length,) = _LENGTH.unpack_from(chunk, offset)
+            offset += 4
+            if offset + length > len(chunk):
+                raise BadRequestError(f"input '{name}': BYTES element {len(items)} runs past binary_data_size")
+            items.append(bytes(chunk[offset:offset + length]))
+            offset += length
+        if len(items) != count:
+            raise BadRequestError(f"input '{name}': shape {shape} needs {count} BYTES elements, got {len(items)}")
+        array = np.empty(count, dtype=object)
+        array[:] = items
+        return array.reshape(shape)
+    dtype = DATATYPES[datatype]
+    if len(chunk) != count * dtype.itemsize:
+        raise BadRequestError(
+            f"input '{name}': shape {shape} of {datatype} needs {count * dtype.itemsize} bytes, "
+            f"binary_data_size is {len(chunk)}"
+        )
+    return np.frombuffer(chunk, dtype=dtype, count=count).reshape(shape)
+
+
+def _from_json(name: str, datatype: str, shape: list[int], count: int, data: Any) -> np.ndarray:
+    if not isinstance(data, list):
+        data = [data]
+    if datatype == "BYTES":
+        flat = list(_flatten(data))
+        if not all(isinstance(item, str) for item in flat):
+            raise BadRequestError(f"input '{name}': BYTES data must be strings")
+        array = np.empty(len(flat), dtype=object)
+        array[:] = [item.encode() for item in flat]
+    else:
+        dtype = DATATYPES[datatype]
+        try:
+            array = np.array(data)
+        except ValueError as exc:
+            raise BadRequestError(f"input '{name}': 'data' is not a regular array ({exc})") from None
+        if array.size and array.dtype.kind not in _JSON_KINDS[dtype.kind]:
+            raise BadRequestError(
+                f"input '{name}': 'data' holds {_describe(array)} values, which do not fit datatype {datatype}"
+            )
+        if dtype.kind in "iu" and array.size and (array.min() < np.iinfo(dtype).min or array.max() > np.iinfo(dtype).max):
+            raise BadRequestError(f"input '{name}': a value is out of range for {datatype}")
+        array = array.astype(dtype, copy=False)
+    if array.size != count:
+        raise BadRequestError(f"input '{name}': shape {shape} needs {count} values, 'data' has {array.size}")
+    return array.reshape(shape)
+
+
+def _flatten(data: list) -> Iterable[Any]:
+    for item in data:
+        if isinstance(item, list):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def _describe(array: np.ndarray) -> str:
+    return {"b": "boolean", "i": "integer", "u": "integer", "f": "floating-point", "U": "string"}.get(
+        array.dtype.kind, "mixed"
+    )
+
+
+def encode_response(
+    response: InferResponse,
+    *,
+    model_name: str,
+    model_version: str,
+    wants_binary: Callable[[str], bool],
+) -> tuple[bytes, int | None]:
+    """Serialize a response.
+
+    Returns:
+        The body, and the JSON header's length when binary tensors follow it (``None`` for
+        pure JSON) for the ``Inference-Header-Content-Length`` header.
+    """
+    outputs, chunks = [], []
+    for tensor in response.outputs:
+        array = np.asarray(tensor.data)
+        datatype = datatype_of(array, tensor.name)
+        entry: dict[str, Any] = {"name": tensor.name, "datatype": datatype, "shape": list(array.shape)}
+        parameters = dict(tensor.parameters)
+        if wants_binary(tensor.name):
+            raw = _to_binary(array, datatype)
+            parameters["binary_data_size"] = len(raw)
+            chunks.append(raw)
+        else:
+            entry["data"] = _to_json(array, datatype, tensor.name)
+        if parameters:
+            entry["parameters"] = parameters
+        outputs.append(entry)
+    document: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
+    if response.id is not None:
+        document["id"] = response.id
+    if response.parameters:
+        document["parameters"] = response.parameters
+    document["outputs"] = outputs
+    header = jsonfast.dumps(document)
+    if not chunks:
+        return header, None
+    return b"".join([header, *chunks]), len(header)
+
+
+def _to_binary(array: np.ndarray, datatype: str) -> bytes:
+    if datatype != "BYTES":
+        return np.ascontiguousarray(array, dtype=DATATYPES[datatype]).tobytes()
+    parts = []
+    for item in array.ravel():
+        raw = item.encode() if isinstance(item, str) else bytes(item)
+        parts.append(_LENGTH.pack(len(raw)))
+        parts.append(raw)
+    return b"".join(parts)
+
+
+def _to_json(array: np.ndarray, datatype: str, name: str) -> list[Any]:
+    if datatype != "BYTES":
+        return array.ravel().tolist()
+    values = []
+    for item in array.ravel():
+        if isinstance(item, str):
+            values.append(item)
+            continue
+        try:
+            values.append(bytes(item).decode())
+        except UnicodeDecodeError:
+            raise BadRequestError(
+                f"output '{name}' holds bytes that are not UTF-8 text; request it as binary data "
+                "(parameters.binary_data: true)"
+            ) from None
+    return values
