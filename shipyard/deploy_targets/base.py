@@ -18,6 +18,10 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from shipyard.deploy_targets.options import DeployOptions, TargetSettings
 from shipyard.errors import SpecError
+from shipyard.runtime.settings import DEFAULT_PORT
+
+__all__ = ["DEFAULT_PORT", "IMAGE_PORT_LABEL", "LABEL_PREFIX", "Deployment", "DeploymentKeys",
+           "DeploymentState", "DeployTarget", "RenderedFiles", "validate_name"]
 
 DeploymentState = Literal["Transitioning", "Healthy", "Unhealthy", "Failed", "Stopped"]
 """Azure ML's webservice states (plus ``Stopped``), so scripts that poll ``state`` keep working."""
@@ -25,9 +29,12 @@ DeploymentState = Literal["Transitioning", "Healthy", "Unhealthy", "Failed", "St
 # Azure ML's rule for service names; it is also a valid DNS label, container and Secret name.
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 
-LABEL_PREFIX = "ai.shipyard"
-"""Prefix of every label and annotation Shipyard writes (``ai.shipyard.deployment`` on Docker,
-``ai.shipyard/deployment`` on Kubernetes)."""
+LABEL_PREFIX = "dev.shipyard"
+"""Prefix of every label and annotation Shipyard writes, the same one the builder puts on images
+(``dev.shipyard.deployment`` on Docker, ``dev.shipyard/deployment`` on Kubernetes)."""
+
+IMAGE_PORT_LABEL = f"{LABEL_PREFIX}.port"
+"""Image label (set by the builder) with the port the runtime listens on inside the image."""
 
 
 def validate_name(name: str) -> str:
@@ -98,6 +105,14 @@ class Deployment:
         return data
 
 
+@dataclass
+class RenderedFiles:
+    """What a target would create, as files: name -> text. ``secret`` names those holding keys."""
+
+    files: dict[str, str]
+    secret: set[str] = field(default_factory=set)
+
+
 @runtime_checkable
 class DeployTarget(Protocol):
     """A place deployments run. One module per target implements this.
@@ -113,8 +128,8 @@ class DeployTarget(Protocol):
     options_model: ClassVar[type[DeployOptions]]
     settings_model: ClassVar[type[TargetSettings]]
 
-    def render(self, name: str, image: str, options: DeployOptions) -> dict[str, str]:
-        """What ``deploy`` would create, as files (file name -> text); raises if the target has none."""
+    def render(self, name: str, image: str, options: DeployOptions) -> RenderedFiles:
+        """What ``deploy`` would create, as files; raises DeployError if the target has none."""
         ...
 
     def deploy(self, name: str, image: str, options: DeployOptions) -> Deployment:

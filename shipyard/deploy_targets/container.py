@@ -1,7 +1,7 @@
 """The ``container`` target: one container on a local or remote Docker Engine (like Azure's ACI).
 
 State lives on the container: its name is the deployment's name, and labels record what
-Shipyard needs later (``ai.shipyard.deployment``, ``ai.shipyard.options``, ...). The API keys
+Shipyard needs later (``dev.shipyard.deployment``, ``dev.shipyard.deployment.options``...). The API keys
 are handed to the runtime as ``SHIPYARD_API_KEYS`` when the container is created, never baked
 into the image. That also means anyone who may run ``docker inspect`` on that engine can read
 them; Docker Engine has no secret store outside Swarm, and access to the engine already means
@@ -31,22 +31,30 @@ from shipyard.deploy_targets import _docker
 from shipyard.deploy_targets._keys import KEYS_ENV, keys_env_value, keys_from_env_value, resolve_keys
 from shipyard.deploy_targets._readiness import NotReadyError, READY_PATH, wait_until_ready
 from shipyard.deploy_targets._http import request
-from shipyard.deploy_targets.base import LABEL_PREFIX, Deployment, DeploymentState, validate_name
+from shipyard.deploy_targets.base import (
+    DEFAULT_PORT,
+    IMAGE_PORT_LABEL,
+    LABEL_PREFIX,
+    Deployment,
+    DeploymentState,
+    RenderedFiles,
+    validate_name,
+)
 from shipyard.deploy_targets.options import DeployOptions, TargetSettings, merge_options
 from shipyard.errors import DeployError, DeploymentNotFoundError
-from shipyard.runtime.settings import DEFAULT_PORT
 
 logger = logging.getLogger(__name__)
 
 RestartPolicy = Literal["no", "on-failure", "always", "unless-stopped"]
 
+# Containers also inherit the image's labels (``dev.shipyard.port``, ``dev.shipyard.version``...),
+# so everything a deployment adds lives under ``dev.shipyard.deployment``.
 LABEL_DEPLOYMENT = f"{LABEL_PREFIX}.deployment"
-LABEL_TARGET = f"{LABEL_PREFIX}.target"
-LABEL_OPTIONS = f"{LABEL_PREFIX}.options"
-LABEL_CREATED = f"{LABEL_PREFIX}.created"
-LABEL_PORT = f"{LABEL_PREFIX}.port"
-LABEL_VERSION = f"{LABEL_PREFIX}.version"
-_CONTAINER_PORT = f"{DEFAULT_PORT}/tcp"
+LABEL_TARGET = f"{LABEL_DEPLOYMENT}.target"
+LABEL_OPTIONS = f"{LABEL_DEPLOYMENT}.options"
+LABEL_CREATED = f"{LABEL_DEPLOYMENT}.created"
+LABEL_HOST_PORT = f"{LABEL_DEPLOYMENT}.host-port"
+LABEL_VERSION = f"{LABEL_DEPLOYMENT}.shipyard-version"
 _NEXT, _OLD = "-shipyard-next", "-shipyard-old"  # name suffixes while an update is under way
 
 
@@ -93,7 +101,7 @@ class ContainerTarget:
         return _docker.engine_address(self.settings.docker_host)
 
     # -- the protocol ----------------------------------------------------------------------------
-    def render(self, name: str, image: str, options: DeployOptions) -> dict[str, str]:
+    def render(self, name: str, image: str, options: DeployOptions) -> RenderedFiles:
         raise DeployError("the container target has no files to write (--output is for kubernetes); "
                           "leave --output out to deploy")
 
@@ -185,7 +193,8 @@ class ContainerTarget:
             LABEL_VERSION: __version__,
         }
         if options.port:
-            labels[LABEL_PORT] = str(options.port)
+            labels[LABEL_HOST_PORT] = str(options.port)
+        image_labels = self.client.images.get(image).labels or {}
         restart: dict[str, Any] = {"Name": options.restart_policy}
         if options.restart_policy == "on-failure":
             restart["MaximumRetryCount"] = 5
@@ -195,7 +204,7 @@ class ContainerTarget:
                 name=container_name,
                 detach=True,
                 environment={**options.env, KEYS_ENV: keys_value},
-                ports={_CONTAINER_PORT: (options.bind_address, port)},
+                ports={_service_port(image_labels): (options.bind_address, port)},
                 labels=labels,
                 restart_policy=restart,
                 nano_cpus=int(options.cpu_cores * 1e9) if options.cpu_cores else None,
@@ -317,12 +326,18 @@ def _env_dict(container: Container) -> dict[str, str]:
     return {key: value for key, _, value in pairs}
 
 
+def _service_port(labels: dict[str, str]) -> str:
+    """The port the runtime listens on inside, as ``"5001/tcp"``: the image's label, else 5001."""
+    return f"{labels.get(IMAGE_PORT_LABEL) or DEFAULT_PORT}/tcp"
+
+
 def _host_port(container: Container) -> int | None:
     """The host port the service is published on (while running), else the fixed one, if any."""
-    bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(_CONTAINER_PORT)
+    service_port = _service_port(container.labels)
+    bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(service_port)
     if bindings:
         return int(bindings[0]["HostPort"])
-    configured = (container.attrs["HostConfig"].get("PortBindings") or {}).get(_CONTAINER_PORT) or []
+    configured = (container.attrs["HostConfig"].get("PortBindings") or {}).get(service_port) or []
     if configured and configured[0].get("HostPort"):
         return int(configured[0]["HostPort"])
     return None
