@@ -44,7 +44,7 @@ if orjson is not None:
         return orjson.dumps(value, default=_default, option=_OPTIONS)
 
     def loads(data: bytes | bytearray | memoryview | str) -> Any:
-        """Decode JSON (raises ``ValueError`` when invalid); accepts the non-standard ``NaN``/``Infinity`` that ``json.dumps`` writes."""
+        """Decode JSON (``ValueError`` when invalid), also the ``NaN``/``Infinity`` that ``json.dumps`` writes."""
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

@@ -64,3 +64,36 @@ def json_document(request: ScoreRequest) -> Any:
         return _json.loads(body)
     except ValueError as exc:
         raise BadRequestError(f"request body is not valid JSON: {exc}") from None
+
+
+def named_inputs(document: Any, input_names: Sequence[str]) -> dict[str, Any]:
+    """Which JSON value of a ``/score`` document feeds which model input.
+
+    Accepted forms: ``{"inputs": {"<input>": ...}}``, ``{"<input>": ...}``, and for a model with
+    one input also ``{"data": [...]}``, ``{"inputs": [...]}`` or a bare list.
+
+    Raises:
+        BadRequestError: the document fits none of these; the message shows the forms and names.
+    """
+    names = list(input_names)
+    single = names[0] if len(names) == 1 else None
+    if isinstance(document, dict):
+        for wrapper in ("inputs", "data"):  # {"inputs": {...} or [...]}, or Azure's {"data": [...]}
+            if wrapper in document and wrapper not in names:
+                document = document[wrapper]
+                break
+    if isinstance(document, list) and single:
+        return {single: document}
+    if not isinstance(document, dict):
+        raise BadRequestError(_input_forms("the body is a JSON " + type(document).__name__, names))
+    unknown = [key for key in document if key not in names]
+    if unknown:
+        raise BadRequestError(_input_forms(f"unknown input(s) {unknown}", names))
+    return document
+
+
+def _input_forms(problem: str, names: list[str]) -> str:
+    forms = '{"inputs": {"<input>": [...]}} or {"<input>": [...]}'
+    if len(names) == 1:
+        forms = '{"data": [...]}, ' + forms
+    return f"{problem}; send {forms} with the model's inputs {names}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import numpy as np
 import pytest
 
@@ -38,7 +39,8 @@ def test_metadata_comes_from_the_model(iris, adder):
 
     iris_meta = iris.metadata()
     assert [(t.name, t.datatype, t.shape) for t in iris_meta.inputs] == [("X", "FP32", (-1, 4))]
-    assert [(t.name, t.datatype) for t in iris_meta.outputs] == [("output_label", "INT64"), ("output_probability", "FP32")]
+    outputs = [(t.name, t.datatype) for t in iris_meta.outputs]
+    assert outputs == [("output_label", "INT64"), ("output_probability", "FP32")]
     assert iris_meta.extra["zipmap_outputs"] == ["output_probability"]
 
 

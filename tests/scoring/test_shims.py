@@ -113,7 +113,8 @@ def test_scripts_using_the_real_packages_work_too(clean_imports, tmp_path, monke
     (tmp_path / "app" / "real_score.py").write_text(SCRIPT)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
 
-    scorer = load_scorer(ModelInfo(name="m", version="1", model_dir=tmp_path, entry_script=tmp_path / "app" / "real_score.py"))
+    script = tmp_path / "app" / "real_score.py"
+    scorer = load_scorer(ModelInfo(name="m", version="1", model_dir=tmp_path, entry_script=script))
     response = scorer.score(score_request(b"abc"))
 
     assert not shims.is_shim(sys.modules["azureml.contrib.services.aml_request"])

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import io
 from functools import cached_property
-from typing import Any
 from http.cookies import SimpleCookie
+from typing import Any
 from urllib.parse import urlencode
 
 from shipyard.errors import BadRequestError

@@ -89,6 +89,7 @@ def analyse_run(run: Callable[..., Any], script: Path, raw: bool) -> RunPlan:
     if raw:
         return RunPlan(RawInput(first), wants_headers, "raw")
     if decorated:
-        defaults = [(p.name, NO_DEFAULT if p.default is inspect.Parameter.empty else p.default) for p in data_parameters]
+        empty = inspect.Parameter.empty
+        defaults = [(p.name, NO_DEFAULT if p.default is empty else p.default) for p in data_parameters]
         return RunPlan(SchemaInput(defaults), wants_headers, "schema")
     return RunPlan(StringInput(first), wants_headers, "string")

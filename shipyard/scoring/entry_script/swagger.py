@@ -27,6 +27,13 @@ VERSIONS = {"2": "2", "2.0": "2", "3": "3", "3.0": "3", "3.1": "3.1"}
 _USER_FILES = {"2": ("swagger.json", "swagger2.json"), "3": ("swagger3.json",), "3.1": ("swagger3.1.json",)}
 _SCHEMA_VERSION = {"2": "2.0", "3": "3.0", "3.1": "3.1"}  # inference-schema's version names
 _ERROR = {"type": "object", "properties": {"message": {"type": "string"}}}
+_HEALTHY = "If service is up and running, this response will be returned with the content 'Healthy'"
+_PREDICTED = "The service processed the input correctly and provided a result prediction, if applicable."
+_PAYLOAD = "The input payload for executing the real-time machine learning service."
+_FAILED = "The service failed to execute due to an error."
+_HEALTH_TEXT = "Simple health check endpoint to ensure the service is up at any given point."
+_SCORE_TEXT = "Run web service's model and get the prediction output"
+_BEARER = {"type": "apiKey", "name": "Authorization", "in": "header", "description": "For example: Bearer abc123"}
 
 
 def canonical_version(version: str) -> str:
@@ -90,25 +97,25 @@ def _operations(prefix: str, health: dict, score: dict) -> dict[str, Any]:
 
 
 def _swagger2(title: str, version: str, prefix: str, service_input: dict, service_output: dict) -> dict[str, Any]:
-    error = {"description": "The service failed to execute due to an error.", "schema": {"$ref": "#/definitions/ErrorResponse"}}
+    error = {"description": _FAILED, "schema": {"$ref": "#/definitions/ErrorResponse"}}
     health = {
         "operationId": "ServiceHealthCheck",
-        "description": "Simple health check endpoint to ensure the service is up at any given point.",
+        "description": _HEALTH_TEXT,
         "responses": {
-            "200": {"description": "If service is up and running, this response will be returned with the content 'Healthy'",
+            "200": {"description": _HEALTHY,
                     "schema": {"type": "string"}, "examples": {"application/json": "Healthy"}},
             "default": error,
         },
     }
     score = {
         "operationId": "RunMLService",
-        "description": "Run web service's model and get the prediction output",
+        "description": _SCORE_TEXT,
         "security": [{"Bearer": []}],
         "parameters": [{"name": "serviceInputPayload", "in": "body",
-                        "description": "The input payload for executing the real-time machine learning service.",
+                        "description": _PAYLOAD,
                         "schema": {"$ref": "#/definitions/ServiceInput"}}],
         "responses": {
-            "200": {"description": "The service processed the input correctly and provided a result prediction, if applicable.",
+            "200": {"description": _PREDICTED,
                     "schema": {"$ref": "#/definitions/ServiceOutput"}},
             "default": error,
         },
@@ -120,8 +127,7 @@ def _swagger2(title: str, version: str, prefix: str, service_input: dict, servic
         "schemes": ["https"],
         "consumes": ["application/json"],
         "produces": ["application/json"],
-        "securityDefinitions": {"Bearer": {"type": "apiKey", "name": "Authorization", "in": "header",
-                                           "description": "For example: Bearer abc123"}},
+        "securityDefinitions": {"Bearer": _BEARER},
         "paths": _operations(prefix, health, score),
         "definitions": {"ServiceInput": service_input, "ServiceOutput": service_output, "ErrorResponse": _ERROR},
     }
@@ -131,24 +137,24 @@ def _openapi3(title: str, version: str, prefix: str, service_input: dict, servic
     def json_body(ref: str) -> dict[str, Any]:
         return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
 
-    error = {"description": "The service failed to execute due to an error.", "content": json_body("ErrorResponse")}
+    error = {"description": _FAILED, "content": json_body("ErrorResponse")}
     health = {
         "operationId": "ServiceHealthCheck",
-        "description": "Simple health check endpoint to ensure the service is up at any given point.",
+        "description": _HEALTH_TEXT,
         "responses": {
-            "200": {"description": "If service is up and running, this response will be returned with the content 'Healthy'",
+            "200": {"description": _HEALTHY,
                     "content": {"text/plain": {"schema": {"type": "string", "example": "Healthy"}}}},
             "default": error,
         },
     }
     score = {
         "operationId": "RunMLService",
-        "description": "Run web service's model and get the prediction output",
+        "description": _SCORE_TEXT,
         "security": [{"Bearer": []}],
-        "requestBody": {"description": "The input payload for executing the real-time machine learning service.",
+        "requestBody": {"description": _PAYLOAD,
                         "content": json_body("ServiceInput")},
         "responses": {
-            "200": {"description": "The service processed the input correctly and provided a result prediction, if applicable.",
+            "200": {"description": _PREDICTED,
                     "content": json_body("ServiceOutput")},
             "default": error,
         },
@@ -161,7 +167,6 @@ def _openapi3(title: str, version: str, prefix: str, service_input: dict, servic
         "paths": _operations(prefix, health, score),
         "components": {
             "schemas": {"ServiceInput": service_input, "ServiceOutput": service_output, "ErrorResponse": _ERROR},
-            "securitySchemes": {"Bearer": {"type": "apiKey", "name": "Authorization", "in": "header",
-                                           "description": "For example: Bearer abc123"}},
+            "securitySchemes": {"Bearer": _BEARER},
         },
     }

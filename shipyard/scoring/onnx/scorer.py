@@ -114,8 +114,9 @@ class OnnxScorer(Scorer):
         names = self._output_names(requested)
         results = self._session_run(names, feed)
         if self._plain_outputs:
-            return [InferTensor(name, array) for name, array in zip(names, results)]
-        return [InferTensor(name, self._to_tensor(self.outputs[name], value)) for name, value in zip(names, results)]
+            return [InferTensor(name, array) for name, array in zip(names, results, strict=True)]
+        pairs = zip(names, results, strict=True)
+        return [InferTensor(name, self._to_tensor(self.outputs[name], value)) for name, value in pairs]
 
     def _output_names(self, requested: list[str] | None) -> list[str]:
         if requested is None:
@@ -156,7 +157,7 @@ class OnnxScorer(Scorer):
         feed = {name: self.inputs[name].from_json(value) for name, value in self._named_values(document).items()}
         names = self._all_outputs
         results = self._session_run(names, feed)
-        return ScoreResponse(body=_json.dumps(dict(zip(names, results))))
+        return ScoreResponse(body=_json.dumps(dict(zip(names, results, strict=True))))
 
     def _named_values(self, document: Any) -> dict[str, Any]:
         """Which JSON value feeds which input."""

@@ -59,7 +59,8 @@ class OnnxTensor:
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """Raises BadRequestError naming the input, expected and received shape."""
         expected = self.shape
-        if len(shape) != len(expected) or any(want not in (-1, got) for want, got in zip(expected, shape)):
+        pairs = zip(expected, shape, strict=False)  # lengths compared first
+        if len(shape) != len(expected) or any(want not in (-1, got) for want, got in pairs):
             raise BadRequestError(
                 f"input {self.name!r}: expected shape {list(expected)} (-1: any size), got {list(shape)}"
             )
