@@ -246,7 +246,10 @@ class DataPlane:
         )
 
     def _check_inputs(self, request: InferRequest) -> None:
-        """Reject inputs the model's metadata rules out, naming the tensor (only when it declares them)."""
+        """Reject inputs the model's metadata rules out, naming the tensor (only when it declares them).
+
+        Missing inputs are left to the scorer: an entry script's inputs may have defaults.
+        """
         metadata = self._metadata
         if metadata is None:
             return
@@ -269,9 +272,6 @@ class DataPlane:
                         f"input '{tensor.name}' has shape {list(shape)} but the model expects {list(spec.shape)} "
                         "(-1 is any size)"
                     )
-            missing = set(specs) - {tensor.name for tensor in request.inputs}
-            if missing:
-                raise BadRequestError(f"missing input(s) {', '.join(sorted(missing))} for model '{self.model_name}'")
         if metadata.outputs and request.requested_outputs:
             known = {spec.name for spec in metadata.outputs}
             for name in request.requested_outputs:

@@ -1,0 +1,115 @@
+"""Azure ML compatible behaviour over real HTTP: /score, /swagger.json, /, request-id headers."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.fixtures.servers import RunningServer
+
+
+@pytest.fixture(scope="module")
+def echo(module_runtime) -> RunningServer:  # type: ignore[no-untyped-def]
+    return module_runtime("echo_score.py")
+
+
+def test_post_score_passes_the_body_and_answers_json(echo: RunningServer) -> None:
+    response = httpx.post(echo.url + "/score", content=b'{"data": [1, 2]}', headers={"content-type": "application/json"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["data"] == '{"data": [1, 2]}'
+    assert float(response.headers["x-ms-run-fn-exec-ms"]) >= 0
+    assert response.headers["x-ms-run-function-failed"] == "False"
+
+
+def test_get_score_turns_query_parameters_into_the_input(echo: RunningServer) -> None:
+    response = httpx.get(echo.url + "/score", params={"a": "1", "b": "x"})
+    assert response.status_code == 200
+    assert response.json()["data"] == '{"a": 1, "b": "x"}'
+
+
+def test_options_score_is_200_and_other_methods_405(echo: RunningServer) -> None:
+    options = httpx.request("OPTIONS", echo.url + "/score")
+    assert options.status_code == 200 and "POST" in options.headers["allow"]
+    put = httpx.put(echo.url + "/score", content=b"x")
+    assert put.status_code == 405 and "use POST or GET" in put.json()["message"]
+
+
+def test_liveness_says_healthy(echo: RunningServer) -> None:
+    response = httpx.get(echo.url + "/")
+    assert (response.status_code, response.text) == (200, "Healthy")
+
+
+def test_every_response_carries_request_ids(echo: RunningServer) -> None:
+    for method, path in (("GET", "/"), ("POST", "/score"), ("GET", "/no/such/route"), ("GET", "/metrics")):
+        response = httpx.request(method, echo.url + path, content=b"{}" if method == "POST" else None)
+        uuid.UUID(response.headers["x-request-id"])  # generated
+        assert response.headers["x-ms-request-id"] == response.headers["x-request-id"]
+    unknown = httpx.get(echo.url + "/no/such/route")
+    assert unknown.status_code == 404 and "no route GET /no/such/route" in unknown.json()["message"]
+
+
+def test_request_id_headers_follow_azmlinfsrv(echo: RunningServer) -> None:
+    given = httpx.post(echo.url + "/score", content=b"x", headers={"x-request-id": "mine", "TraceId": "t-1"})
+    assert given.headers["x-request-id"] == "mine"
+    assert given.headers["x-ms-request-id"] == "mine"
+    assert given.headers["traceid"] == "t-1"
+    client = httpx.post(echo.url + "/score", content=b"x", headers={"x-ms-client-request-id": "client-7"})
+    assert client.headers["x-ms-client-request-id"] == "client-7"
+    assert client.headers["x-ms-request-id"] == "client-7"
+    legacy = httpx.post(echo.url + "/score", content=b"x", headers={"x-ms-request-id": "old-style"})
+    assert legacy.headers["x-ms-request-id"] == "old-style"
+    assert legacy.headers["x-ms-client-request-id"] == "old-style"
+
+
+def test_too_long_request_id_is_431(echo: RunningServer) -> None:
+    response = httpx.post(echo.url + "/score", content=b"x", headers={"x-request-id": "a" * 101})
+    assert response.status_code == 431
+    assert "x-request-id must not exceed 100 characters" in response.json()["message"]
+    uuid.UUID(response.headers["x-request-id"])  # still identifiable
+
+
+def test_swagger_without_a_schema_is_the_generic_document(echo: RunningServer) -> None:
+    response = httpx.get(echo.url + "/swagger.json")
+    assert response.status_code == 200 and "/score" in response.json()["paths"]
+
+
+def test_run_raising_is_a_500_with_the_request_id_and_the_server_keeps_serving(module_runtime) -> None:  # type: ignore[no-untyped-def]
+    server = module_runtime("run_raises_score.py")
+    response = httpx.post(server.url + "/score", content=b"boom", headers={"x-request-id": "req-500"})
+    assert response.status_code == 500
+    assert response.headers["x-ms-run-function-failed"] == "True"
+    assert response.headers["x-request-id"] == "req-500"
+    body = response.json()
+    assert body["request_id"] == "req-500" and "unexpected error occurred in scoring script" in body["message"]
+    assert "ScriptFailure" not in response.text  # internals stay in the log...
+    log = server.log()
+    assert "ScriptFailure: cannot score 'boom'" in log and "req-500" in log  # ...with the traceback
+    assert httpx.get(server.url + "/").status_code == 200
+    assert httpx.post(server.url + "/score", content=b"again").status_code == 500  # still answering
+
+
+def test_schema_script_swagger_and_input_errors(module_runtime) -> None:  # type: ignore[no-untyped-def]
+    server = module_runtime("schema_score.py")
+    for version, key in (("2", "swagger"), ("3", "openapi"), ("3.1", "openapi")):
+        document = httpx.get(server.url + "/swagger.json", params={"version": version}).json()
+        assert key in document and "/score" in document["paths"]
+    unsupported = httpx.get(server.url + "/swagger.json", params={"version": "4"})
+    assert unsupported.status_code == 404 and "'4' is not supported" in unsupported.json()["message"]
+    bad_json = httpx.post(server.url + "/score", content=b"{oops", headers={"content-type": "application/json"})
+    assert bad_json.status_code == 400 and "not valid JSON" in bad_json.json()["message"]
+    assert bad_json.headers["x-ms-run-function-failed"] == "False"
+    scored = httpx.post(server.url + "/score", json={"data": [[1, 2, 3, 4]], "scale": 1.0})
+    assert scored.status_code == 200 and scored.json() == [10.0]
+
+
+def test_streamed_run_output_arrives_in_chunks(module_runtime) -> None:  # type: ignore[no-untyped-def]
+    server = module_runtime("streaming_score.py")
+    with httpx.stream("GET", server.url + "/score", params={"n": "4"}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        assert "content-length" not in response.headers
+        chunks = list(response.iter_text())
+    assert "".join(chunks) == "".join(f"chunk {i}\n" for i in range(4))
