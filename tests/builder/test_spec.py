@@ -1,0 +1,94 @@
+"""The deployment spec: valid specs load, and bad ones stop with file, field, line and reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shipyard.builder import load_spec, spec_json_schema
+from shipyard.errors import SpecError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_minimal_spec_resolves_paths_against_its_folder(make_spec, tmp_path):
+    spec = make_spec()
+    assert spec.name == "iris"
+    assert spec.models == [tmp_path / "model" / "model.pkl"]
+    assert spec.entry_script == tmp_path / "score.py"
+    assert spec.port == 5001 and spec.version == "1"
+    assert spec.file == tmp_path / "shipyard.yaml"
+
+
+def test_a_folder_argument_means_its_shipyard_yaml(make_spec, tmp_path):
+    make_spec()
+    assert load_spec(tmp_path / "shipyard.yaml").name == load_spec(tmp_path).name == "iris"
+
+
+def test_an_unknown_field_is_named_with_its_line_and_a_suggestion(make_spec):
+    with pytest.raises(SpecError) as caught:
+        make_spec("name: iris\nmodels: [model/model.pkl]\nentry_script: score.py\nenviroment: environment.yml\n")
+    error = caught.value
+    assert (error.field, error.line) == ("enviroment", 4)
+    assert "unknown field 'enviroment'" in str(error) and "did you mean 'environment'" in str(error)
+    assert str(error).startswith(str(error.file))
+
+
+def test_a_missing_model_file_is_refused(make_spec):
+    with pytest.raises(SpecError, match="'model/missing.pkl' does not exist") as caught:
+        make_spec("name: iris\nmodels:\n  - model/missing.pkl\nentry_script: score.py\n")
+    assert (caught.value.field, caught.value.line) == ("models.0", 3)
+
+
+def test_paths_may_not_leave_the_spec_folder(make_spec, tmp_path):
+    (tmp_path.parent / "outside.pkl").write_bytes(b"x")
+    with pytest.raises(SpecError, match="outside the spec's folder") as caught:
+        make_spec("name: iris\nmodels: [../outside.pkl]\nentry_script: score.py\n")
+    assert caught.value.field == "models.0"
+
+
+@pytest.mark.parametrize(("snippet", "field"), [
+    ("system_packages: ['curl; rm -rf /']", "system_packages.0"),
+    ("system_packages: ['$(reboot)']", "system_packages.0"),
+    ("env: {GREETING: \"hi\\nRUN rm -rf /\"}", "env.GREETING"),
+    ("env: {'BAD NAME': x}", "env.BAD NAME.[key]"),
+    ("labels: {team: \"a\\nUSER root\"}", "labels.team"),
+    ("base_image: 'python:3.11 AS x\\nRUN id'", "base_image"),
+    ("base_image: 'python:3.11; rm -rf /'", "base_image"),
+    ("build: {pip: {index_url: 'https://x/simple; rm -rf /'}}", "build.pip.index_url"),
+])
+def test_values_that_would_inject_into_the_dockerfile_are_refused(make_spec, snippet, field):
+    with pytest.raises(SpecError) as caught:
+        make_spec(f"name: iris\nmodels: [model/model.pkl]\nentry_script: score.py\n{snippet}\n")
+    assert caught.value.field == field
+    assert caught.value.line == 4
+
+
+def test_secrets_and_settings_owned_by_other_fields_cannot_be_baked_in(make_spec):
+    with pytest.raises(SpecError, match="SHIPYARD_API_KEYS cannot be set here.*never in an image"):
+        make_spec("name: iris\nmodels: [model/model.pkl]\nentry_script: score.py\nenv: {SHIPYARD_API_KEYS: k}\n")
+
+
+def test_an_entry_script_is_required_unless_the_model_is_onnx(make_spec, tmp_path):
+    with pytest.raises(SpecError, match="entry_script is required"):
+        make_spec("name: iris\nmodels: [model/model.pkl]\n")
+    spec = make_spec("name: iris\nmodels: [model.onnx]\n", files={"model.onnx": "onnx bytes"})
+    assert spec.serves_onnx_directly
+
+
+def test_duplicate_keys_are_an_error_not_a_silent_override(make_spec):
+    with pytest.raises(SpecError, match="key 'name' appears twice") as caught:
+        make_spec("name: iris\nname: other\nmodels: [model/model.pkl]\nentry_script: score.py\n")
+    assert caught.value.line == 2
+
+
+def test_the_published_json_schema_matches_the_model():
+    published = json.loads((REPO / "docs" / "shipyard.schema.json").read_text())
+    assert published == spec_json_schema(), "regenerate: shipyard spec-schema > docs/shipyard.schema.json"
+
+
+def test_the_examples_are_valid(example_dir):
+    assert load_spec(example_dir).name == "iris"
+    assert load_spec(example_dir / "shipyard-onnx.yaml").serves_onnx_directly
