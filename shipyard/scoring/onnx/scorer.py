@@ -59,7 +59,8 @@ class OnnxScorer(Scorer):
             raise ModelLoadError(f"serving .onnx files needs onnxruntime: pip install onnxruntime ({exc})") from exc
         from shipyard.scoring.factory import model_files
 
-        path = self._model_file(model_files(Path(self.info.model_dir)))
+        onnx_files = [path for path in model_files(Path(self.info.model_dir)) if path.suffix.lower() == ".onnx"]
+        path = self._model_file(onnx_files)
         providers = choose_providers(self.info.execution_providers, ort.get_available_providers(),
                                      strict=self.info.strict_providers)
         try:
@@ -83,7 +84,7 @@ class OnnxScorer(Scorer):
         logger.info("Loaded %s with onnxruntime %s on %s", path, ort.__version__, ", ".join(in_use))
 
     def _model_file(self, files: list[Path]) -> Path:
-        if len(files) != 1 or files[0].suffix.lower() != ".onnx":
+        if len(files) != 1:
             raise ModelLoadError(
                 f"OnnxScorer needs exactly one .onnx file in {self.info.model_dir}, found "
                 f"{', '.join(map(str, files)) or 'none'}"
