@@ -2,7 +2,7 @@
 
 A SOURCE that names an existing file or folder is a deployment spec (``shipyard.yaml`` or the
 folder holding it); it is built with the builder's Python API on the engine the target uses, and
-the resulting tag is deployed. Anything else is an image reference the target must already have
+the resulting tag (``<name>:<version>`` from the spec) is deployed. Anything else is an image reference the target must already have
 or be able to pull.
 """
 
@@ -33,8 +33,9 @@ def resolve_image(source: str | Path, *, docker_host: str | None = None) -> str:
     if not is_spec(source):
         return str(source)
     from shipyard.builder import build_image, load_spec
+    from shipyard.deploy_targets._docker import connect
 
     spec = load_spec(source)
-    logger.info("building %s before deploying it", source)
-    result = build_image(spec, docker_host=docker_host)
-    return str(getattr(result, "tag", result))
+    tag = f"{spec.name}:{spec.version}"
+    logger.info("building %s as %s before deploying it", source, tag)
+    return build_image(spec, tag, client=connect(docker_host)).tag

@@ -19,10 +19,10 @@ import json
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shipyard.deploy_targets.base import DEFAULT_PORT, LABEL_PREFIX, DeploymentKeys
-from shipyard.deploy_targets.options import DeployOptions
+from shipyard.deploy_targets.options import DeployOptions, parse_memory_gb
 from shipyard.errors import SpecError
 
 Manifest = dict[str, Any]
@@ -90,6 +90,11 @@ class KubernetesOptions(DeployOptions):
     """Non-root user id the pods run as."""
     probes: ProbeOptions = Field(default_factory=ProbeOptions)
     """Liveness/readiness probe timing."""
+
+    @field_validator("memory_gb_limit", mode="before")
+    @classmethod
+    def _memory_units(cls, value: object) -> object:
+        return parse_memory_gb(value)
 
     @model_validator(mode="after")
     def _replica_range(self) -> KubernetesOptions:
