@@ -118,3 +118,23 @@ def test_score_from_get_query_parameters(adder):
     request = score_request(method="GET", query=[("x", "[[1,2,3]]"), ("y", "[[1,1,1]]")])
 
     assert json.loads(adder.score(request).body) == {"sum": [[2.0, 3.0, 4.0]]}
+
+
+def test_one_session_serves_concurrent_threads(adder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def add(offset: int) -> bool:
+        x = np.full((4, 3), offset, np.float32)
+        response = adder.infer(InferRequest(inputs=[InferTensor("x", x), InferTensor("y", x)]))
+        return bool((response.outputs[0].data == 2 * offset).all())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(add, range(400)))
+
+
+def test_the_same_input_twice_is_a_bad_request(adder):
+    ones = np.ones((1, 3), np.float32)
+    request = InferRequest(inputs=[InferTensor("x", ones), InferTensor("x", ones)])
+
+    with pytest.raises(BadRequestError, match="more than once"):
+        adder.infer(request)

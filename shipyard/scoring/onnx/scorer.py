@@ -108,6 +108,8 @@ class OnnxScorer(Scorer):
             else:
                 spec.check_datatype(data)
             spec.check_shape(data.shape)
+            if spec.name in feed:
+                raise BadRequestError(f"input {spec.name!r} was sent more than once")
             feed[spec.name] = data
         return InferResponse(outputs=self._run(feed, request.requested_outputs), id=request.id)
 
@@ -128,8 +130,8 @@ class OnnxScorer(Scorer):
         return requested
 
     def _session_run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[Any]:
-        missing = [name for name in self.inputs if name not in feed]
-        if missing:
+        if len(feed) != len(self.inputs):  # names were checked already, so only missing ones differ
+            missing = [name for name in self.inputs if name not in feed]
             raise BadRequestError(f"missing input(s) {missing}; the model needs {list(self.inputs)}")
         try:
             return self.session.run(names, feed)
