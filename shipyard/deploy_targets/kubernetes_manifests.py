@@ -93,7 +93,7 @@ class KubernetesOptions(DeployOptions):
 
     @field_validator("memory_gb_limit", mode="before")
     @classmethod
-    def _memory_units(cls, value: object) -> object:
+    def _memory_limit_units(cls, value: object) -> object:
         return parse_memory_gb(value)
 
     @model_validator(mode="after")
@@ -108,8 +108,8 @@ def _labels(name: str) -> dict[str, str]:
             LABEL_DEPLOYMENT: name, **MANAGED_BY}
 
 
-def _meta(name: str, namespace: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "namespace": namespace, "labels": _labels(name), **extra}
+def _meta(name: str, namespace: str, *, deployment: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": _labels(deployment or name), **extra}
 
 
 def keys_secret_name(name: str) -> str:
@@ -137,7 +137,7 @@ def render_secret(name: str, namespace: str, keys: DeploymentKeys) -> Manifest:
     """The Secret the pods read ``SHIPYARD_API_KEYS`` from (and ``status`` reads the keys from)."""
     return {
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-        "metadata": _meta(keys_secret_name(name), namespace),
+        "metadata": _meta(keys_secret_name(name), namespace, deployment=name),
         "data": {"api-keys": _b64(",".join(keys.as_list())), "primary-key": _b64(keys.primary),
                  "secondary-key": _b64(keys.secondary)},
     }
