@@ -30,7 +30,7 @@ _PIP_MISSING = (
 )
 _PIP_BUILD = re.compile(r"Failed building wheel for ([A-Za-z0-9][A-Za-z0-9._-]*)|"
                         r"Building wheel for ([A-Za-z0-9][A-Za-z0-9._-]*) \S* ?did not run successfully")
-_APT_MISSING = re.compile(r"E: (?:Unable to locate package|Package '?)([a-z0-9][a-z0-9+.-]*)")
+_APT_MISSING = re.compile(r"E: (?:Unable to locate package |Package '?)([a-z0-9][a-z0-9+.-]*)")
 
 
 @dataclass(frozen=True)
