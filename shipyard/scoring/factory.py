@@ -21,6 +21,7 @@ ENTRY_SCRIPT_SCORER = "shipyard.scoring.entry_script.scorer:EntryScriptScorer"
 # model file suffix -> scorer that serves such a file without an entry script
 MODEL_FILE_SCORERS: dict[str, str] = {
     ".onnx": "shipyard.scoring.onnx.scorer:OnnxScorer",
+    ".pt": "shipyard.scoring.torch:TorchScorer", ".pt2": "shipyard.scoring.torch:TorchScorer",
 }
 
 _LISTED_FILES = 20  # how many files an error message names
