@@ -19,7 +19,7 @@ from rich.markup import escape
 from shipyard import builder
 from shipyard.builder.progress import BuildEvent
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 base_image_app = typer.Typer(name="base-image", help="Make base images without a registry.",
                              no_args_is_help=True)
