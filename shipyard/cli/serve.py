@@ -1,9 +1,51 @@
-"""CLI commands for serve (filled in by the serve work)."""
+"""``shipyard serve``: run the scoring service locally, the same way an image runs it.
+
+Flags override the environment (``SHIPYARD_*``, ``AZUREML_MODEL_DIR``...), which overrides the
+defaults; the help texts come from :class:`~shipyard.runtime.settings.RuntimeSettings`, the one
+place the settings are defined.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from shipyard.runtime.settings import RuntimeSettings
+
+
+def _help(field: str) -> str:
+    return RuntimeSettings.model_fields[field].description or ""
+
+
+def serve(
+    model_dir: Path = typer.Option(None, "--model-dir", help=_help("model_dir")),
+    entry_script: Path = typer.Option(None, "--entry-script", help=_help("entry_script")),
+    host: str = typer.Option(None, "--host", help=_help("host") + " (default 0.0.0.0)"),
+    port: int = typer.Option(None, "--port", help=_help("port") + " (default 5001)"),
+    workers: int = typer.Option(None, "--workers", help=_help("workers") + " (default 1)"),
+    scoring_threads: int = typer.Option(None, "--scoring-threads", help=_help("scoring_threads")),
+    model_name: str = typer.Option(None, "--model-name", help=_help("model_name")),
+    model_version: str = typer.Option(None, "--model-version", help=_help("model_version")),
+    api_key: list[str] = typer.Option(None, "--api-key", help=_help("api_keys") + " Repeatable."),
+    max_body_bytes: int = typer.Option(None, "--max-body-bytes", help=_help("max_body_bytes")),
+    request_timeout: float = typer.Option(None, "--request-timeout", help=_help("request_timeout_s")),
+    log_format: str = typer.Option(None, "--log-format", help=_help("log_format")),
+) -> None:
+    """Serve a model (score.py or a .onnx file) over HTTP until Ctrl-C or SIGTERM."""
+    from shipyard.runtime import load_settings, serve as run_server
+    from shipyard.runtime.logconfig import configure_logging
+
+    settings = load_settings(
+        model_dir=model_dir, entry_script=entry_script, host=host, port=port, workers=workers,
+        scoring_threads=scoring_threads, model_name=model_name, model_version=model_version,
+        api_keys=api_key or None, max_body_bytes=max_body_bytes, request_timeout_s=request_timeout,
+        log_format=log_format,
+    )  # fmt: skip
+    configure_logging(settings.log_level, settings.log_format)
+    run_server(settings)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to *app*."""
+    """Add ``serve`` to *app*."""
+    app.command("serve")(serve)

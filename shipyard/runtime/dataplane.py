@@ -121,6 +121,9 @@ class DataPlane:
         os.environ.setdefault("AZUREML_MODEL_DIR", str(self.info.model_dir.resolve()))
         try:
             self._scorer, self._metadata = await self._call(self._load_sync, None, timeout=None)
+        except asyncio.CancelledError:  # shutting down while init() runs: not a load failure
+            self.state = ModelState.STOPPED
+            raise
         except BaseException as exc:
             self.state, self.load_error = ModelState.FAILED, exc
             if isinstance(exc, ModelLoadError):

@@ -2,7 +2,8 @@
 
 The listening socket is bound first, here, so a busy port fails at once with a clear message and
 several workers can share one socket. With ``workers == 1`` the one worker runs in this process;
-with more, :class:`~shipyard.runtime.supervisor.Supervisor` starts and watches them.
+with more, :class:`~shipyard.runtime.supervisor.Supervisor` starts and watches them
+(:mod:`shipyard.runtime.worker` is what runs inside each).
 
 Shutdown: on SIGTERM or SIGINT a worker stops accepting connections, lets in-flight requests
 finish (at most ``graceful_timeout_s``), calls the scorer's ``close()`` and exits 0.
@@ -10,43 +11,15 @@ finish (at most ``graceful_timeout_s``), calls the scorer's ``close()`` and exit
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
 import socket
-import threading
-from collections.abc import Callable, Iterator
-
-import uvicorn
 
 from shipyard.errors import ModelLoadError, ServerStartError
-from shipyard.runtime.app import create_app
 from shipyard.runtime.settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
 
 BACKLOG = 2048
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, minus re-raising the signal after a graceful shutdown.
-
-    uvicorn re-delivers SIGTERM to itself once it has drained, so the process dies "by signal"
-    (exit status 143) and skips the caller's cleanup. A drained shutdown is a success: exit 0.
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        handled = (signal.SIGINT, signal.SIGTERM)
-        originals = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
-        try:
-            yield
-        finally:
-            for sig, handler in originals.items():
-                signal.signal(sig, handler)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -67,36 +40,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callable[[], None] | None = None) -> None:
-    """Serve on *sock* in this process until told to stop.
-
-    Raises:
-        ModelLoadError: the model failed to load; the server stopped instead of staying half-up.
-    """
-    failures: list[ModelLoadError] = []
-    server: _Server | None = None
-
-    def load_failed(exc: ModelLoadError) -> None:
-        failures.append(exc)
-        if server is not None:
-            server.should_exit = True
-
-    app = create_app(settings, on_ready=on_ready, on_load_failed=load_failed)
-    config = uvicorn.Config(
-        app,
-        loop="auto",  # uvloop when installed
-        http="auto",  # httptools when installed
-        lifespan="on",
-        access_log=False,  # RuntimeMiddleware writes the access log, with the request id
-        log_config=None,  # logging was configured by the entry point
-        timeout_graceful_shutdown=settings.graceful_timeout_s,
-    )
-    server = _Server(config)
-    server.run(sockets=[sock])
-    if failures:
-        raise failures[0]
-
-
 def serve(settings: RuntimeSettings) -> None:
     """Serve the model described by *settings* until SIGTERM/SIGINT.
 
@@ -112,6 +55,8 @@ def serve(settings: RuntimeSettings) -> None:
     )  # fmt: skip
     try:
         if settings.workers == 1:
+            from shipyard.runtime.worker import run_worker
+
             run_worker(settings, sock)
         else:
             from shipyard.runtime.supervisor import Supervisor

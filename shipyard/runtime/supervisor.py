@@ -33,11 +33,11 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from shipyard.errors import ModelLoadError, ShipyardError
-from shipyard.runtime.metrics import MULTIPROC_ENV
 from shipyard.runtime.settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by shipyard.runtime.metrics in each worker
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 60.0
 _READY = "ready"
@@ -160,7 +160,7 @@ class Supervisor:
 def _worker_main(settings: RuntimeSettings, sock: socket.socket, conn: Connection) -> None:
     """Entry point of a spawned worker process."""
     from shipyard.runtime.logconfig import configure_logging
-    from shipyard.runtime.server import run_worker
+    from shipyard.runtime.worker import run_worker
 
     _die_with_parent()
     configure_logging(settings.log_level, settings.log_format)

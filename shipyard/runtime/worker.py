@@ -1,0 +1,71 @@
+"""One worker process: the FastAPI app under uvicorn on an already-bound socket.
+
+Kept apart from :mod:`shipyard.runtime.server` and :mod:`shipyard.runtime.supervisor` so the
+supervisor process never imports FastAPI, numpy or the model's libraries: it only starts and
+watches workers, and starts fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import uvicorn
+
+from shipyard.errors import ModelLoadError
+from shipyard.runtime.app import create_app
+from shipyard.runtime.settings import RuntimeSettings
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus re-raising the signal after a graceful shutdown.
+
+    uvicorn re-delivers SIGTERM to itself once it has drained, so the process dies "by signal"
+    (exit status 143) and skips the caller's cleanup. A drained shutdown is a success: exit 0.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+
+def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callable[[], None] | None = None) -> None:
+    """Serve on *sock* in this process until told to stop.
+
+    Raises:
+        ModelLoadError: the model failed to load; the server stopped instead of staying half-up.
+    """
+    failures: list[ModelLoadError] = []
+    server: _Server | None = None
+
+    def load_failed(exc: ModelLoadError) -> None:
+        failures.append(exc)
+        if server is not None:
+            server.should_exit = True
+
+    app = create_app(settings, on_ready=on_ready, on_load_failed=load_failed)
+    config = uvicorn.Config(
+        app,
+        loop="auto",  # uvloop when installed
+        http="auto",  # httptools when installed
+        lifespan="on",
+        access_log=False,  # RuntimeMiddleware writes the access log, with the request id
+        log_config=None,  # logging was configured by the entry point
+        timeout_graceful_shutdown=settings.graceful_timeout_s,
+    )
+    server = _Server(config)
+    server.run(sockets=[sock])
+    if failures:
+        raise failures[0]

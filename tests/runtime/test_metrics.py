@@ -1,0 +1,55 @@
+"""/metrics: Prometheus text with requests by route template and status, latency and model time."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.fixtures.servers import RunningServer
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    """The value of one series in Prometheus text; 0 when absent."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line))
+        if all(found.get(key) == value for key, value in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def _exercise(server: RunningServer, scores: int) -> str:
+    for _ in range(scores):
+        assert httpx.post(server.url + "/score", content=b"{}").status_code == 200
+    httpx.get(server.url + "/v2/models/model")
+    httpx.get(server.url + "/v2/models/unknown-model")
+    httpx.get(server.url + "/not-a-route")
+    response = httpx.get(server.url + "/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    return response.text
+
+
+def test_metrics_count_routes_by_template_and_status(module_runtime) -> None:  # type: ignore[no-untyped-def]
+    text = _exercise(module_runtime("echo_score.py"), scores=3)
+    assert _sample(text, "shipyard_requests_total", route="/score", method="POST", status="200") == 3
+    assert _sample(text, "shipyard_requests_total", route="/v2/models/{model_name}", status="200") == 1
+    assert _sample(text, "shipyard_requests_total", route="/v2/models/{model_name}", status="404") == 1
+    assert _sample(text, "shipyard_requests_total", route="unmatched", status="404") == 1
+    assert "/not-a-route" not in text and "unknown-model" not in text  # raw paths never become labels
+    assert _sample(text, "shipyard_request_duration_seconds_count", route="/score", method="POST") == 3
+    assert _sample(text, "shipyard_model_duration_seconds_count", model="model", protocol="score") == 3
+    assert _sample(text, "shipyard_model_duration_seconds_bucket", protocol="score", le="+Inf") == 3
+
+
+def test_metrics_add_up_across_workers(module_runtime, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    server = module_runtime("runtime_pid_score.py", env={"SHIPYARD_WORKERS": "2", "PID_DIR": str(tmp_path)})
+    pids = set()
+    for _ in range(40):  # new connections: the kernel spreads them over both workers
+        response = httpx.post(server.url + "/score", content=b"{}")
+        pids.add(response.json()["pid"])
+    assert len(pids) == 2, "both workers should have answered"
+    text = httpx.get(server.url + "/metrics").text
+    assert _sample(text, "shipyard_requests_total", route="/score", method="POST", status="200") == 40
+    assert _sample(text, "shipyard_model_duration_seconds_count", protocol="score") == 40
