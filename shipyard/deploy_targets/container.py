@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal
 
@@ -55,7 +56,17 @@ LABEL_OPTIONS = f"{LABEL_DEPLOYMENT}.options"
 LABEL_CREATED = f"{LABEL_DEPLOYMENT}.created"
 LABEL_HOST_PORT = f"{LABEL_DEPLOYMENT}.host-port"
 LABEL_VERSION = f"{LABEL_DEPLOYMENT}.shipyard-version"
-_NEXT, _OLD = "-shipyard-next", "-shipyard-old"  # name suffixes while an update is under way
+_NEXT, _OLD = "-shipyard-next", "-shipyard-old"
+_AUTO_PORTS = (20000, 32768)  # name suffixes while an update is under way
+
+
+class _PortTaken(DeployError):
+    """The host port is in use; ``_create`` tries another when it picked the port itself."""
+
+
+def _port_candidates(count: int = 8) -> list[int]:
+    """Random host ports below Linux's ephemeral range (32768+), where outgoing connections live."""
+    return random.sample(range(_AUTO_PORTS[0], _AUTO_PORTS[1]), count)
 
 
 class ContainerSettings(TargetSettings):
@@ -72,7 +83,7 @@ class ContainerOptions(DeployOptions):
     """Options of the ``container`` target (Azure ``AciWebservice.deploy_configuration`` cousins)."""
 
     port: int | None = Field(default=None, ge=1, le=65535)
-    """Host port to publish the service on; default: a free port the engine picks (kept on update)."""
+    """Host port to publish the service on; default: a free one in 20000-32767, kept from then on."""
     bind_address: str = "0.0.0.0"
     """Host address to publish on; ``127.0.0.1`` keeps a local service off the network."""
     restart_policy: RestartPolicy = "unless-stopped"
@@ -134,12 +145,22 @@ class ContainerTarget:
     def _create(self, name: str, image: str, options: ContainerOptions) -> Deployment:
         keys = resolve_keys(options, None)
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        container = self._new_container(name, image, options, keys_env_value(keys), created, options.port)
-        try:
-            self._start_and_wait(container, options)
-        except BaseException:
-            container.remove(force=True)
-            raise
+        # Without --port we still publish a fixed port, picked here: a port the engine picks at
+        # random changes whenever the container restarts, and the scoring URI must not.
+        candidates = [options.port] if options.port else _port_candidates()
+        for attempt, port in enumerate(candidates, start=1):
+            container = self._new_container(name, image, options, keys_env_value(keys), created, port)
+            try:
+                self._start_and_wait(container, options)
+                break
+            except _PortTaken:
+                container.remove(force=True)
+                if attempt == len(candidates):
+                    raise
+                logger.info("port %d is taken on %s; trying another", port, self.engine)
+            except BaseException:
+                container.remove(force=True)
+                raise
         logger.info("deployed %s (%s) on %s", name, image, self.engine)
         return self.status(name)
 
@@ -221,7 +242,7 @@ class ContainerTarget:
             container.start()
         except docker.errors.APIError as exc:
             if _docker.is_port_taken(exc):
-                raise DeployError(self._port_taken_message(container, options)) from exc
+                raise _PortTaken(self._port_taken_message(container, options)) from exc
             raise DeployError(f"container '{container.name}' did not start on {self.engine}: "
                               f"{exc.explanation or exc}") from exc
         container.reload()
