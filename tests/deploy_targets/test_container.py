@@ -126,6 +126,27 @@ def test_deploy_invoke_update_and_delete_the_example(docker_client, example_imag
     assert f"no deployment named '{name}'" in again.stderr
 
 
+def test_deploying_a_spec_builds_it_first(docker_client, docker_base_image, example_dir, host_ca_bundle,
+                                         tmp_path, name):
+    folder = tmp_path / "iris"
+    shutil.copytree(example_dir, folder)
+    spec = (folder / "shipyard.yaml").read_text().replace("name: iris\n", "name: shipyard-test-spec\n")
+    spec += f"base_image: {docker_base_image}\n"
+    if host_ca_bundle:  # this network intercepts TLS; pip in the build must trust its CA
+        shutil.copy(host_ca_bundle, folder / "extra-ca.pem")
+        spec += "build:\n  ca_bundle: extra-ca.pem\n"
+    (folder / "shipyard.yaml").write_text(spec)
+
+    result = shipyard("deploy", str(folder), "--name", name, "--json")
+    assert result.returncode == 0, result.stderr
+    service = json.loads(result.stdout)
+    assert service["image"] == "shipyard-test-spec:1"
+    answer = httpx.post(service["scoring_uri"], content=SAMPLE.read_bytes(),
+                        headers={"Authorization": f"Bearer {service['keys']['primary']}",
+                                 "Content-Type": "application/json"})
+    assert answer.json() == [0, 2]
+
+
 def test_a_failed_update_puts_the_previous_version_back(example_image, iris_v2_image, name):
     first = deploy(example_image, name=name)
     with pytest.raises(DeployError) as info:
