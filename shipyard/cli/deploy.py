@@ -34,10 +34,13 @@ _OPTION_FLAGS = {
     "--image-pull-secret": "image_pull_secrets",
 }
 
-_TARGET = typer.Option("container", "--target", "-t", help="Where: container (a Docker Engine) or kubernetes.")
+_TARGET = typer.Option("container", "--target", "-t",
+                       help="Where: container (a Docker Engine), kubernetes, or edge (a device's engine).")
 _DOCKER_HOST = typer.Option(None, "--docker-host", help="[container] Engine: tcp://HOST:2375, ssh://USER@HOST "
                                                         "(default: DOCKER_HOST or the local socket).")
-_PUBLIC_HOST = typer.Option(None, "--public-host", help="[container] Host name to put in scoring URIs.")
+_PUBLIC_HOST = typer.Option(None, "--public-host", help="[container, edge] Host name to put in scoring URIs.")
+_DEVICE = typer.Option(None, "--device", help="[edge] The device's engine: ssh://USER@HOST or tcp://HOST:2375 "
+                                              "(default: SHIPYARD_EDGE_DEVICE).")
 _NAMESPACE = typer.Option(None, "--namespace", help="[kubernetes] Namespace (default: default).")
 _CONTEXT = typer.Option(None, "--context", help="[kubernetes] Kubeconfig context (default: current).")
 _KUBECONFIG = typer.Option(None, "--kubeconfig", help="[kubernetes] Kubeconfig file (default: KUBECONFIG).")
@@ -68,9 +71,9 @@ def _pairs(values: list[str] | None, flag: str) -> dict[str, str] | None:
 
 
 def _settings(docker_host: str | None = None, public_host: str | None = None, namespace: str | None = None,
-              context: str | None = None, kubeconfig: str | None = None) -> dict[str, Any]:
+              context: str | None = None, kubeconfig: str | None = None, device: str | None = None) -> dict[str, Any]:
     given = {"docker_host": docker_host, "public_host": public_host, "namespace": namespace,
-             "context": context, "kubeconfig": kubeconfig}
+             "context": context, "kubeconfig": kubeconfig, "device": device}
     return {key: value for key, value in given.items() if value is not None}
 
 
@@ -117,9 +120,11 @@ def deploy(
     primary_key: Optional[str] = typer.Option(None, "--primary-key", help="Use this key instead of a generated one."),
     secondary_key: Optional[str] = typer.Option(None, "--secondary-key", help="Use this secondary key."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for readiness (default 300)."),
-    port: Optional[int] = typer.Option(None, "--port", "-p", help="[container] Host port (default: a free one)."),
+    port: Optional[int] = typer.Option(None, "--port", "-p",
+                                       help="[container, edge] Host port (container: a free one; edge: 5001)."),
     bind: Optional[str] = typer.Option(None, "--bind", help="[container] Host address to publish on (0.0.0.0)."),
-    restart: Optional[str] = typer.Option(None, "--restart", help="[container] no, on-failure, always, unless-stopped."),
+    restart: Optional[str] = typer.Option(None, "--restart",
+                                          help="[container, edge] no, on-failure, always, unless-stopped."),
     replicas: Optional[int] = typer.Option(None, "--replicas", help="[kubernetes] Fixed pod count; no autoscaler."),
     min_replicas: Optional[int] = typer.Option(None, "--min-replicas", help="[kubernetes] Autoscaler minimum (1)."),
     max_replicas: Optional[int] = typer.Option(None, "--max-replicas", help="[kubernetes] Autoscaler maximum (10)."),
@@ -136,12 +141,15 @@ def deploy(
     image_pull_secret: Optional[list[str]] = typer.Option(None, "--image-pull-secret",
                                                           help="[kubernetes] Registry Secret name (repeat)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", file_okay=False,
-                                          help="[kubernetes] Write the manifests to DIR instead of applying them."),
+                                          help="[kubernetes] Write the manifests to DIR instead of applying them. "
+                                               "[edge] Write the bundle and IoT Edge manifest to DIR (with "
+                                               "--device: and ship it)."),
     docker_host: Optional[str] = _DOCKER_HOST,
     public_host: Optional[str] = _PUBLIC_HOST,
     namespace: Optional[str] = _NAMESPACE,
     context: Optional[str] = _CONTEXT,
     kubeconfig: Optional[str] = _KUBECONFIG,
+    device: Optional[str] = _DEVICE,
     as_json: bool = _JSON,
 ) -> None:
     """Deploy an image (or a spec, built first) and print its scoring URI and keys."""
@@ -155,8 +163,10 @@ def deploy(
         "service_port": service_port, "node_selector": _pairs(node_selector, "--node-selector"),
         "image_pull_secrets": image_pull_secret or None,
     })
-    settings = _settings(docker_host, public_host, namespace, context, kubeconfig)
-    if output is not None:
+    settings = _settings(docker_host, public_host, namespace, context, kubeconfig, device)
+    if output is not None and device:  # edge: keep the bundle in DIR and ship it
+        options["bundle_dir"] = output
+    elif output is not None:
         files = api.render(source, name=name, output_dir=output, target=target, options=options, settings=settings)
         if as_json:
             typer.echo(json.dumps({"files": [str(path) for path in files]}))
@@ -174,10 +184,11 @@ def status(
     show_keys: bool = typer.Option(False, "--show-keys", help="Print the keys too (always in --json)."),
     docker_host: Optional[str] = _DOCKER_HOST, public_host: Optional[str] = _PUBLIC_HOST,
     namespace: Optional[str] = _NAMESPACE, context: Optional[str] = _CONTEXT, kubeconfig: Optional[str] = _KUBECONFIG,
+    device: Optional[str] = _DEVICE,
     as_json: bool = _JSON,
 ) -> None:
     """Show a deployment's state, scoring URI and (with --show-keys) keys, read from the target."""
-    settings = _settings(docker_host, public_host, namespace, context, kubeconfig)
+    settings = _settings(docker_host, public_host, namespace, context, kubeconfig, device)
     _print(api.status(name, target=target, settings=settings), as_json=as_json, show_keys=show_keys)
 
 
@@ -187,9 +198,10 @@ def logs(
     target: str = _TARGET,
     docker_host: Optional[str] = _DOCKER_HOST,
     namespace: Optional[str] = _NAMESPACE, context: Optional[str] = _CONTEXT, kubeconfig: Optional[str] = _KUBECONFIG,
+    device: Optional[str] = _DEVICE,
 ) -> None:
     """Print the last lines of a deployment's log (every pod's, on Kubernetes)."""
-    settings = _settings(docker_host, None, namespace, context, kubeconfig)
+    settings = _settings(docker_host, None, namespace, context, kubeconfig, device)
     typer.echo(api.logs(name, tail=tail, target=target, settings=settings))
 
 
@@ -198,9 +210,10 @@ def delete(
     target: str = _TARGET,
     docker_host: Optional[str] = _DOCKER_HOST,
     namespace: Optional[str] = _NAMESPACE, context: Optional[str] = _CONTEXT, kubeconfig: Optional[str] = _KUBECONFIG,
+    device: Optional[str] = _DEVICE,
 ) -> None:
     """Delete a deployment and everything it created on the target."""
-    settings = _settings(docker_host, None, namespace, context, kubeconfig)
+    settings = _settings(docker_host, None, namespace, context, kubeconfig, device)
     api.delete(name, target=target, settings=settings)
     typer.echo(f"deleted {name}")
 
@@ -209,10 +222,11 @@ def list_deployments(
     target: str = _TARGET,
     docker_host: Optional[str] = _DOCKER_HOST, public_host: Optional[str] = _PUBLIC_HOST,
     namespace: Optional[str] = _NAMESPACE, context: Optional[str] = _CONTEXT, kubeconfig: Optional[str] = _KUBECONFIG,
+    device: Optional[str] = _DEVICE,
     as_json: bool = _JSON,
 ) -> None:
     """List the Shipyard deployments on a target (keys are not shown)."""
-    settings = _settings(docker_host, public_host, namespace, context, kubeconfig)
+    settings = _settings(docker_host, public_host, namespace, context, kubeconfig, device)
     found = api.list_deployments(target=target, settings=settings)
     if as_json:
         typer.echo(json.dumps([d.to_dict(include_keys=False) for d in found], indent=2))
@@ -235,6 +249,7 @@ def invoke(
     target: str = _TARGET,
     docker_host: Optional[str] = _DOCKER_HOST, public_host: Optional[str] = _PUBLIC_HOST,
     namespace: Optional[str] = _NAMESPACE, context: Optional[str] = _CONTEXT, kubeconfig: Optional[str] = _KUBECONFIG,
+    device: Optional[str] = _DEVICE,
 ) -> None:
     """POST a request to a deployment's /score with its key and print the answer."""
     if str(data) == "-":
@@ -243,6 +258,6 @@ def invoke(
         raise typer.BadParameter(f"{data} is not a file", param_hint="--data")
     else:
         body = data.read_bytes()
-    settings = _settings(docker_host, public_host, namespace, context, kubeconfig)
+    settings = _settings(docker_host, public_host, namespace, context, kubeconfig, device)
     answer = api.invoke(name, body, content_type=content_type, target=target, settings=settings)
     typer.echo(answer.text)

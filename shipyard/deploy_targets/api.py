@@ -90,6 +90,8 @@ def render(source: str | Path, *, name: str, output_dir: str | Path, target: str
         path.write_text(text)
         path.chmod(0o600 if filename in rendered.secret else 0o644)
         written.append(path)
+    if rendered.write_extra is not None:
+        written += rendered.write_extra(directory)
     logger.info("wrote %d files for %s into %s", len(written), name, directory)
     return written
 

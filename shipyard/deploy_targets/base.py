@@ -13,7 +13,9 @@ readiness polling, option merging) live in small private modules next to this on
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from shipyard.deploy_targets.options import DeployOptions, TargetSettings
@@ -107,10 +109,15 @@ class Deployment:
 
 @dataclass
 class RenderedFiles:
-    """What a target would create, as files: name -> text. ``secret`` names those holding keys."""
+    """What a target would create, as files: name -> text. ``secret`` names those holding keys.
+
+    ``write_extra``, when set, writes the files a target makes itself (large or binary ones, such
+    as the edge target's image archive) into the output folder and returns their paths.
+    """
 
     files: dict[str, str]
     secret: set[str] = field(default_factory=set)
+    write_extra: Callable[[Path], list[Path]] | None = None
 
 
 @runtime_checkable

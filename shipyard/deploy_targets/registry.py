@@ -29,6 +29,7 @@ ENTRY_POINT_GROUP = "shipyard.deploy_targets"
 _BUILTIN: dict[str, str] = {
     "container": "shipyard.deploy_targets.container:ContainerTarget",
     "kubernetes": "shipyard.deploy_targets.kubernetes:KubernetesTarget",
+    "edge": "shipyard.deploy_targets.edge:EdgeTarget",
 }
 _registered: dict[str, str] = {}
 

@@ -1,0 +1,330 @@
+"""The ``edge`` target: IoT edge devices that run a Docker Engine, reached over SSH or TCP, or not at all.
+
+Three ways out, one bundle (see :mod:`shipyard.deploy_targets._bundle`):
+
+* ``--output DIR`` without a device: write the offline bundle and the IoT Edge deployment manifest
+  (``deployment.json``) for an operator to carry to the device or hand to an IoT hub.
+* ``--device tcp://HOST:2375`` (or ``unix://``): load the image archive into the device's engine
+  over the Docker API (skipped when the device already has that image id, which matters on a
+  slow link) and run it the way the ``container`` target does: same labels, readiness wait and
+  rollback, so ``status``/``logs``/``delete``/``list`` work the same.
+* ``--device ssh://USER@HOST``: copy the bundle to the device and run its ``install.sh`` there,
+  the same script an operator runs by hand; it verifies every checksum before touching the
+  running container.
+
+The device's engine runs images of its own architecture: build with ``--platform linux/arm64``
+for ARM boards (``shipyard base-image build --platform linux/arm64`` first).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+import docker
+import docker.errors
+from pydantic import AliasChoices, Field
+
+from shipyard import __version__
+from shipyard.deploy_targets import _docker
+from shipyard.deploy_targets._bundle import Bundle, BundleContainer, BundleError, verify_bundle, write_bundle
+from shipyard.deploy_targets._iotedge import EdgeModule, render_deployment_manifest
+from shipyard.deploy_targets._keys import KEYS_ENV, keys_env_value, resolve_keys
+from shipyard.deploy_targets._readiness import READY_PATH
+from shipyard.deploy_targets.base import (
+    DEFAULT_PORT,
+    IMAGE_PORT_LABEL,
+    Deployment,
+    DeploymentKeys,
+    RenderedFiles,
+    validate_name,
+)
+from shipyard.deploy_targets.container import (
+    LABEL_CREATED,
+    LABEL_DEPLOYMENT,
+    LABEL_HOST_PORT,
+    LABEL_OPTIONS,
+    LABEL_TARGET,
+    LABEL_VERSION,
+    ContainerOptions,
+    ContainerSettings,
+    ContainerTarget,
+    RestartPolicy,
+)
+from shipyard.deploy_targets.options import DeployOptions, TargetSettings
+from shipyard.errors import DeployError, DeploymentNotFoundError
+
+logger = logging.getLogger(__name__)
+
+# Docker restart policy -> IoT Edge module restartPolicy
+_EDGE_RESTART = {"no": "never", "on-failure": "on-failure", "always": "always", "unless-stopped": "always"}
+_SSH_TIMEOUT_S = 3600  # copying an image over a poor link takes a while
+
+
+class EdgeSettings(TargetSettings):
+    """Where the image is and which device gets it. Environment: ``SHIPYARD_EDGE_DEVICE``, ``DOCKER_HOST``."""
+
+    device: str | None = Field(default=None, validation_alias=AliasChoices("device", "SHIPYARD_EDGE_DEVICE"))
+    """The device's Docker Engine: ``ssh://USER@HOST[:PORT]``, ``tcp://HOST:2375`` or ``unix://PATH``;
+    none to only write the bundle."""
+    docker_host: str | None = Field(default=None, validation_alias=AliasChoices("docker_host", "DOCKER_HOST"))
+    """The local engine that holds (or builds) the image; default: ``DOCKER_HOST`` or the local socket."""
+    public_host: str | None = Field(default=None,
+                                    validation_alias=AliasChoices("public_host", "SHIPYARD_PUBLIC_HOST"))
+    """Host name to put in scoring URIs when clients reach the device by another name."""
+    remote_dir: str = "/var/lib/shipyard/bundles"
+    """Where ``ssh://`` deploys keep the bundle on the device (one folder per deployment)."""
+
+
+class EdgeOptions(DeployOptions):
+    """Options of the ``edge`` target."""
+
+    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
+    """Port published on the device (fixed, so clients and the IoT Edge manifest know it)."""
+    restart_policy: RestartPolicy = "always"
+    """What the device's engine does when the container stops (Docker ``--restart`` values)."""
+    bundle_dir: Path | None = None
+    """Keep the bundle in this folder; default: a temporary one, removed after shipping."""
+    image_pull_policy: Literal["never", "on-create"] = "never"
+    """IoT Edge manifest: ``never`` uses the image the bundle loaded; ``on-create`` pulls it from a registry."""
+    compress_level: int = Field(default=6, ge=1, le=9)
+    """gzip level of the image archive: 1 is fastest, 9 smallest."""
+
+
+class _DeviceContainers(ContainerTarget):
+    """The container target on the device's engine, labelling what it runs as ``edge``."""
+
+    name: ClassVar[str] = "edge"
+
+
+def run_args(options: EdgeOptions) -> tuple[str, ...]:
+    """``docker run`` arguments for GPUs and limits, from the same GPU mapping the container target uses."""
+    kwargs = _docker.gpu_create_kwargs(options.gpus)
+    args: list[str] = []
+    for request in kwargs.get("device_requests", []):
+        if request.get("DeviceIDs"):
+            args += ["--gpus", '"device=' + ",".join(request["DeviceIDs"]) + '"']
+        else:
+            args += ["--gpus", "all" if request["Count"] == -1 else str(request["Count"])]
+    for device in kwargs.get("devices", []):
+        args += ["--device", device]
+    for group in kwargs.get("group_add", []):
+        args += ["--group-add", group]
+    if options.cpu_cores:
+        args += ["--cpus", f"{options.cpu_cores:g}"]
+    if options.memory_gb:
+        args += ["--memory", str(int(options.memory_gb * 1e9))]
+    return tuple(args)
+
+
+def host_config(options: EdgeOptions) -> dict[str, Any]:
+    """The same settings as Engine API ``HostConfig`` JSON, for the IoT Edge ``createOptions``."""
+    kwargs = _docker.gpu_create_kwargs(options.gpus)
+    config: dict[str, Any] = {}
+    if kwargs.get("device_requests"):
+        config["DeviceRequests"] = [dict(request) for request in kwargs["device_requests"]]
+    if kwargs.get("devices"):
+        config["Devices"] = [dict(zip(("PathOnHost", "PathInContainer", "CgroupPermissions"), d.split(":")))
+                             for d in kwargs["devices"]]
+    if kwargs.get("group_add"):
+        config["GroupAdd"] = list(kwargs["group_add"])
+    if options.cpu_cores:
+        config["NanoCpus"] = int(options.cpu_cores * 1e9)
+    if options.memory_gb:
+        config["Memory"] = int(options.memory_gb * 1e9)
+    return config
+
+
+@contextmanager
+def _bundle_folder(chosen: Path | None) -> Iterator[Path]:
+    if chosen is not None:
+        yield Path(chosen)
+        return
+    with tempfile.TemporaryDirectory(prefix="shipyard-bundle-") as temporary:
+        yield Path(temporary)
+
+
+class EdgeTarget:
+    """Deployments on IoT edge devices that run a Docker Engine."""
+
+    name: ClassVar[str] = "edge"
+    options_model: ClassVar[type[DeployOptions]] = EdgeOptions
+    settings_model: ClassVar[type[TargetSettings]] = EdgeSettings
+
+    def __init__(self, settings: EdgeSettings | None = None) -> None:
+        self.settings = settings or EdgeSettings()
+        self._local: docker.DockerClient | None = None
+        self._device: _DeviceContainers | None = None
+
+    @property
+    def local(self) -> docker.DockerClient:
+        """The engine holding the image to ship."""
+        if self._local is None:
+            self._local = _docker.connect(self.settings.docker_host)
+        return self._local
+
+    @property
+    def device(self) -> _DeviceContainers:
+        """The device's engine, driven like the container target."""
+        if not self.settings.device:
+            raise DeployError("no edge device given: pass --device ssh://USER@HOST or tcp://HOST:2375 "
+                              "(or SHIPYARD_EDGE_DEVICE); to only write the bundle, pass --output DIR")
+        if self._device is None:
+            self._device = _DeviceContainers(ContainerSettings(docker_host=self.settings.device,
+                                                               public_host=self.settings.public_host))
+        return self._device
+
+    # -- the protocol ----------------------------------------------------------------------------
+    def render(self, name: str, image: str, options: DeployOptions) -> RenderedFiles:
+        """The bundle and IoT Edge manifest, written into the output folder by ``write_extra``."""
+        validate_name(name)
+        edge = _as_edge_options(options)
+        keys = resolve_keys(edge, None)
+        return RenderedFiles(files={}, write_extra=lambda folder: self._files(
+            self.write_bundle(name, image, edge, keys, folder)))
+
+    def deploy(self, name: str, image: str, options: DeployOptions) -> Deployment:
+        """Ship the image to the device and start it there; an existing deployment is replaced."""
+        validate_name(name)
+        edge = _as_edge_options(options)
+        device = self.device
+        try:
+            current = device.status(name).keys
+        except DeploymentNotFoundError:
+            current = None
+        keys = resolve_keys(edge, current)
+        with _bundle_folder(edge.bundle_dir) as folder:
+            bundle = verify_bundle(self.write_bundle(name, image, edge, keys, folder).path)
+            if urlsplit(self.settings.device or "").scheme == "ssh":
+                self._install_over_ssh(name, bundle)
+            else:
+                self._load_over_api(bundle)
+                device.deploy(name, bundle.image_ref, self._container_options(edge, keys))
+        return device.status(name)
+
+    def status(self, name: str) -> Deployment:
+        return self.device.status(name)
+
+    def logs(self, name: str, *, tail: int = 200) -> str:
+        return self.device.logs(name, tail=tail)
+
+    def delete(self, name: str) -> None:
+        self.device.delete(name)
+
+    def list(self) -> list[Deployment]:
+        return self.device.list()
+
+    # -- the bundle ------------------------------------------------------------------------------
+    @staticmethod
+    def _container_options(options: EdgeOptions, keys: DeploymentKeys | None) -> ContainerOptions:
+        """What the device's container runs with; explicit keys keep bundle and device in step."""
+        fields: dict[str, Any] = {
+            "port": options.port, "restart_policy": options.restart_policy, "env": options.env,
+            "gpus": options.gpus, "cpu_cores": options.cpu_cores, "memory_gb": options.memory_gb,
+            "timeout_s": options.timeout_s, "auth_enabled": keys is not None,
+        }
+        if keys is not None:
+            fields.update(primary_key=keys.primary, secondary_key=keys.secondary)
+        return ContainerOptions.model_validate({k: v for k, v in fields.items() if v is not None})
+
+    def write_bundle(self, name: str, image: str, options: EdgeOptions, keys: DeploymentKeys | None,
+                     folder: Path) -> Bundle:
+        """Write the offline bundle (image archive, install script, IoT Edge manifest) for *image*."""
+        try:
+            labels = self.local.images.get(image).labels or {}
+        except docker.errors.ImageNotFound:
+            labels = {}  # write_bundle says what to do
+        container_port = int(labels.get(IMAGE_PORT_LABEL) or DEFAULT_PORT)
+        env = {**options.env, KEYS_ENV: keys_env_value(keys)}
+        stored = self._container_options(options, keys).stored()
+        restart = options.restart_policy + (":5" if options.restart_policy == "on-failure" else "")
+        container = BundleContainer(
+            name=name, container_port=container_port, host_port=options.port, env=env, restart=restart,
+            run_args=run_args(options), ready_path=READY_PATH, health_timeout_s=int(options.timeout_s),
+            labels={LABEL_DEPLOYMENT: name, LABEL_TARGET: self.name, LABEL_OPTIONS: json.dumps(stored, sort_keys=True),
+                    LABEL_CREATED: datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    LABEL_HOST_PORT: str(options.port), LABEL_VERSION: __version__})
+        module = EdgeModule(name=name, image=image, container_port=container_port, host_port=options.port,
+                            env=env, host_config=host_config(options),
+                            restart_policy=_EDGE_RESTART[options.restart_policy],  # type: ignore[arg-type]
+                            image_pull_policy=options.image_pull_policy)
+        return write_bundle(self.local, image, folder, container, render_deployment_manifest(module),
+                            compress_level=options.compress_level)
+
+    @staticmethod
+    def _files(bundle: Bundle) -> list[Path]:
+        return sorted(path for path in bundle.path.iterdir() if path.name in (*bundle.manifest["files"],
+                                                                              "manifest.json", "SHA256SUMS"))
+
+    # -- shipping --------------------------------------------------------------------------------
+    def _load_over_api(self, bundle: Bundle) -> None:
+        """``docker load`` the archive into the device's engine, unless it has that image already."""
+        client = self.device.client
+        where = self.settings.device
+        try:
+            if client.images.get(bundle.image_ref).id == bundle.image_id:
+                logger.info("%s already has %s (%s); not sending it again", where, bundle.image_ref, bundle.image_id)
+                return
+        except docker.errors.ImageNotFound:
+            pass
+        arch = client.info().get("Architecture", "")
+        platform = bundle.manifest["image"]["platform"]
+        if {"x86_64": "amd64", "aarch64": "arm64"}.get(arch, arch) not in platform.split("/"):
+            logger.warning("image %s is %s but %s runs on %s: it starts only with qemu emulation there",
+                           bundle.image_ref, platform, where, arch)
+        logger.info("loading %s (%d bytes) into %s", bundle.image_ref, bundle.archive.stat().st_size, where)
+        try:
+            with open(bundle.archive, "rb") as archive:  # the engine reads gzip archives as they are
+                client.images.load(archive)
+            loaded = client.images.get(bundle.image_ref).id
+        except docker.errors.DockerException as exc:
+            raise DeployError(f"loading {bundle.image_ref} into {where} failed: {exc}; nothing was "
+                              "changed on the device") from exc
+        if loaded != bundle.image_id:
+            raise BundleError(f"{where} loaded {bundle.image_ref} as {loaded}, expected {bundle.image_id}")
+
+    def _install_over_ssh(self, name: str, bundle: Bundle) -> None:
+        """Copy the bundle next to the previous one and run its ``install.sh`` on the device."""
+        parts = urlsplit(self.settings.device or "")
+        destination = f"{parts.username}@{parts.hostname}" if parts.username else str(parts.hostname)
+        ssh = ["ssh", "-o", "BatchMode=yes", *(["-p", str(parts.port)] if parts.port else []), destination]
+        folder = shlex.quote(f"{self.settings.remote_dir.rstrip('/')}/{name}")
+        staging = f"{folder}.new"
+        logger.info("copying the bundle for %s to %s:%s", name, destination, staging)
+        copy = subprocess.Popen([*ssh, f"rm -rf {staging} && mkdir -p {staging} && tar -C {staging} -xf -"],
+                                stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert copy.stdin is not None
+        try:
+            with tarfile.open(fileobj=copy.stdin, mode="w|") as stream:
+                for path in self._files(bundle):
+                    stream.add(path, arcname=path.name)
+        except BrokenPipeError:
+            pass  # the error is in ssh's exit status and stderr
+        finally:
+            copy.stdin.close()
+        _, copy_err = copy.communicate(timeout=_SSH_TIMEOUT_S)
+        if copy.returncode != 0:
+            raise DeployError(f"copying the bundle to {destination} failed (ssh exit {copy.returncode}): "
+                              f"{copy_err.decode(errors='replace').strip()[-2000:]}")
+        install = subprocess.run([*ssh, f"sh {staging}/install.sh && rm -rf {folder} && mv {staging} {folder}"],
+                                 capture_output=True, text=True, timeout=_SSH_TIMEOUT_S, check=False)
+        if install.returncode != 0:
+            raise DeployError(f"install.sh failed on {destination} (exit {install.returncode}):\n"
+                              f"{(install.stdout + install.stderr).strip()[-3000:]}")
+        logger.info("installed %s on %s: %s", name, destination, install.stderr.strip().splitlines()[-1:])
+
+
+def _as_edge_options(options: DeployOptions) -> EdgeOptions:
+    if isinstance(options, EdgeOptions):
+        return options
+    return EdgeOptions.model_validate(options.model_dump(exclude_unset=True))

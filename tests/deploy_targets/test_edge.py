@@ -1,0 +1,242 @@
+"""The edge target: IoT Edge manifests, offline bundles, and an arm64 image deployed to a "device".
+
+The device is a second Docker Engine in its own network namespace (``netns_engine``), reached
+over TCP at its veth address; the image is built for linux/arm64 and runs there under qemu
+emulation. ``install.sh`` is run inside that namespace, as an operator would on the device.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from shipyard.cli import app
+from shipyard.deploy_targets._bundle import BundleError, verify_bundle
+from shipyard.deploy_targets._iotedge import (
+    EdgeModule,
+    join_create_options,
+    render_deployment_manifest,
+    split_create_options,
+    validate_deployment_manifest,
+)
+from shipyard.deploy_targets.edge import EdgeOptions, EdgeSettings, EdgeTarget, host_config, run_args
+from shipyard.deploy_targets.options import GpuRequest
+from shipyard.errors import DeployError, SpecError
+
+ARM64_BASE_TAG = "shipyard-test-base:bookworm-arm64"
+ARM64_IMAGE_TAG = "shipyard-test-edge-probe:arm64"
+
+SCORE_PY = '''\
+import json
+import platform
+
+
+def init():
+    pass
+
+
+def run(data):
+    values = json.loads(data)["data"]
+    return {"doubled": [2 * v for v in values], "machine": platform.machine()}
+'''
+
+
+# -- the IoT Edge deployment manifest --------------------------------------------------------------
+def agent_modules(manifest: dict) -> dict:
+    return manifest["modulesContent"]["$edgeAgent"]["properties.desired"]["modules"]
+
+
+def test_manifest_runs_the_module_with_ports_env_gpus_and_routes():
+    options = EdgeOptions(gpus=GpuRequest.parse("all"), cpu_cores=2, port=8080)
+    manifest = render_deployment_manifest(EdgeModule(
+        name="iris", image="iris:1", host_port=8080, env={"SHIPYARD_API_KEYS": "k1,k2"},
+        host_config=host_config(options), restart_policy="always"))
+
+    validate_deployment_manifest(manifest)  # also done by render; shown here as the API
+    module = agent_modules(manifest)["iris"]
+    assert (module["type"], module["status"], module["restartPolicy"]) == ("docker", "running", "always")
+    assert module["imagePullPolicy"] == "never"  # the image arrives in the bundle
+    assert module["env"] == {"SHIPYARD_API_KEYS": {"value": "k1,k2"}}
+    create = join_create_options(module["settings"])
+    assert create["HostConfig"]["PortBindings"] == {"5001/tcp": [{"HostPort": "8080"}]}
+    assert create["HostConfig"]["DeviceRequests"][0]["Capabilities"] == [["gpu"]]
+    assert create["HostConfig"]["NanoCpus"] == 2_000_000_000
+    hub = manifest["modulesContent"]["$edgeHub"]["properties.desired"]
+    assert hub["routes"] == {"irisToUpstream": "FROM /messages/modules/iris/outputs/* INTO $upstream"}
+    assert hub["schemaVersion"] == "1.2"
+
+
+def test_long_create_options_are_cut_in_512_character_pieces_and_join_back():
+    options = {"Env": [f"VARIABLE_{i}=" + "x" * 40 for i in range(30)]}
+    pieces = split_create_options(options)
+    assert list(pieces)[:3] == ["createOptions", "createOptions01", "createOptions02"]
+    assert all(len(piece) <= 512 for piece in pieces.values())
+    assert join_create_options(pieces) == options
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    (("restartPolicy",), "sometimes", r"modules\.iris\.restartPolicy.*'sometimes' is not one of"),
+    (("settings", "createOptions"), "{not json", r"createOptions is not valid JSON"),
+    (("settings", "createOptions"), "x" * 513, r"createOptions.*is too long"),
+])
+def test_an_invalid_manifest_is_refused_naming_the_field(path, value, message):
+    manifest = render_deployment_manifest(EdgeModule(name="iris", image="iris:1"))
+    target = agent_modules(manifest)["iris"]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(SpecError, match=message):
+        validate_deployment_manifest(manifest)
+
+
+def test_gpu_and_limits_become_docker_run_arguments():
+    assert run_args(EdgeOptions(gpus=GpuRequest.parse("device=0,1"), memory_gb="2G")) == (
+        "--gpus", '"device=0,1"', "--memory", "2000000000")
+    assert run_args(EdgeOptions(gpus=GpuRequest.parse("amd:all"))) == (
+        "--device", "/dev/kfd:/dev/kfd:rwm", "--device", "/dev/dri:/dev/dri:rwm", "--group-add", "video")
+
+
+def test_deploy_without_a_device_says_how_to_get_the_files():
+    with pytest.raises(DeployError, match=r"no edge device given: pass --device .*--output DIR"):
+        EdgeTarget(EdgeSettings()).status("iris")
+
+
+# -- an arm64 image on a device behind a veth ------------------------------------------------------
+@pytest.fixture(scope="session")
+def arm64_base_image(docker_client) -> str:
+    """A linux/arm64 Debian/Python base from Shipyard's own debootstrap builder, reused by tag."""
+    import docker
+
+    from shipyard.builder import build_base_image
+    from tests.fixtures.docker_engine import _machine_lock
+
+    if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
+        pytest.skip("arm64 emulation is not registered: apt-get install qemu-user-static binfmt-support")
+    with _machine_lock("base-image-arm64"):
+        try:
+            docker_client.images.get(ARM64_BASE_TAG)
+            return ARM64_BASE_TAG
+        except docker.errors.ImageNotFound:
+            pass
+        if shutil.which("debootstrap") is None:
+            pytest.skip("debootstrap is not installed (apt-get install debootstrap)")
+        build_base_image(ARM64_BASE_TAG, platform="linux/arm64", client=docker_client)
+    return ARM64_BASE_TAG
+
+
+@pytest.fixture(scope="session")
+def arm64_image(docker_client, arm64_base_image, host_ca_bundle, tmp_path_factory) -> str:
+    """A tiny entry-script image (runtime dependencies only) built for linux/arm64."""
+    from shipyard.builder import build_image, load_spec
+
+    spec_dir = tmp_path_factory.mktemp("edge-probe")
+    (spec_dir / "model").mkdir()
+    (spec_dir / "model" / "weights.txt").write_text("none needed")
+    (spec_dir / "score.py").write_text(SCORE_PY)
+    (spec_dir / "shipyard.yaml").write_text("name: edge-probe\nmodels: [model]\nentry_script: score.py\n")
+    build_image(load_spec(spec_dir), ARM64_IMAGE_TAG, base_image=arm64_base_image, platform="linux/arm64",
+                extra_ca=host_ca_bundle, client=docker_client)
+    return ARM64_IMAGE_TAG
+
+
+@pytest.fixture(scope="module")
+def deployed(arm64_image, netns_engine, tmp_path_factory) -> dict:
+    """``shipyard deploy IMAGE --target edge --device tcp://... --output DIR --json``, once."""
+    bundle_dir = tmp_path_factory.mktemp("bundle")
+    result = CliRunner().invoke(app, [
+        "deploy", arm64_image, "--target", "edge", "--name", "edge-probe", "--device", netns_engine.docker_host,
+        "--output", str(bundle_dir), "--timeout", "600", "--json"])
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    return {"deployment": json.loads(result.output), "bundle": bundle_dir, "engine": netns_engine}
+
+
+def score(deployment: dict, values: list[int]) -> httpx.Response:
+    return httpx.post(deployment["scoring_uri"], json={"data": values}, timeout=60,
+                      headers={"Authorization": f"Bearer {deployment['keys']['primary']}"})
+
+
+def run_install(bundle: Path, engine, *args: str) -> subprocess.CompletedProcess[str]:
+    """``sh install.sh`` on the device: inside its network namespace, talking to its engine."""
+    env = {**os.environ, "DOCKER_HOST": engine.socket, "SHIPYARD_HEALTH_TIMEOUT_S": "600"}
+    return subprocess.run(["nsenter", f"--net=/run/netns/{engine.netns}", "sh", str(bundle / "install.sh"), *args],
+                          capture_output=True, text=True, env=env, timeout=900, check=False)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_an_arm64_image_serves_from_the_device_over_the_veth(deployed):
+    deployment, engine = deployed["deployment"], deployed["engine"]
+    assert deployment["target"] == "edge"
+    assert deployment["state"] == "Healthy"
+    assert deployment["scoring_uri"] == f"http://{engine.ip}:5001/score"
+
+    answer = score(deployment, [1, 2, 3])
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"doubled": [2, 4, 6], "machine": "aarch64"}
+    assert httpx.post(deployment["scoring_uri"], json={"data": [1]}).status_code == 401
+    assert engine.client.images.get(ARM64_IMAGE_TAG).attrs["Architecture"] == "arm64"
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_the_bundle_holds_the_manifest_checksums_and_keys(deployed):
+    bundle = verify_bundle(deployed["bundle"])
+    deployment = deployed["deployment"]
+    assert bundle.manifest["image"]["platform"] == "linux/arm64"
+    assert bundle.manifest["image"]["id"] == deployed["engine"].client.images.get(ARM64_IMAGE_TAG).id
+    env = (deployed["bundle"] / "container.env").read_text()
+    assert f"SHIPYARD_API_KEYS={deployment['keys']['primary']},{deployment['keys']['secondary']}" in env
+    assert oct((deployed["bundle"] / "container.env").stat().st_mode & 0o777) == "0o600"
+    validate_deployment_manifest(json.loads((deployed["bundle"] / "deployment.json").read_text()))
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["corrupted", "truncated"])
+def test_a_damaged_bundle_is_refused_on_the_device_and_the_service_keeps_running(deployed, tmp_path, damage):
+    engine, deployment = deployed["engine"], deployed["deployment"]
+    before = engine.client.containers.get("edge-probe").id
+    copy = tmp_path / "bundle"
+    shutil.copytree(deployed["bundle"], copy)
+    archive = copy / "image.tar.gz"
+    if damage == "corrupted":
+        with open(archive, "r+b") as handle:
+            handle.seek(archive.stat().st_size // 2)
+            byte = handle.read(1)
+            handle.seek(-1, 1)
+            handle.write(bytes([byte[0] ^ 0xFF]))
+    else:
+        os.truncate(archive, archive.stat().st_size // 3)
+
+    with pytest.raises(BundleError, match="image.tar.gz does not match its SHA-256"):
+        verify_bundle(copy)
+    result = run_install(copy, engine)
+    assert result.returncode == 1
+    assert "checksum mismatch: the bundle is corrupted or truncated; nothing was changed" in result.stderr
+    assert "loaded" not in result.stderr
+    assert engine.client.containers.get("edge-probe").id == before
+    assert score(deployment, [5]).json()["doubled"] == [10]
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_install_sh_replaces_the_container_and_keeps_uri_and_keys(deployed):
+    engine, deployment = deployed["engine"], deployed["deployment"]
+    before = engine.client.containers.get("edge-probe").id
+
+    result = run_install(deployed["bundle"], engine)
+    assert result.returncode == 0, result.stderr
+    assert "verified 7 files" in result.stderr and "ready: edge-probe" in result.stderr
+    assert engine.client.containers.get("edge-probe").id != before
+    assert score(deployment, [21]).json() == {"doubled": [42], "machine": "aarch64"}
+
+    status = CliRunner().invoke(app, ["status", "edge-probe", "--target", "edge", "--device", engine.docker_host,
+                                      "--json"])
+    assert json.loads(status.output)["state"] == "Healthy"
