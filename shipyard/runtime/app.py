@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard import __version__
 from shipyard.errors import ModelLoadError
@@ -39,6 +39,14 @@ class RuntimeApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return self.wrap(super().build_middleware_stack())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Starlette's own entry, without the per-request hooks newer FastAPI versions add here
+        # (OpenTelemetry lookups): the runtime has its own metrics and this is every request's path.
+        scope["app"] = self
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        await self.middleware_stack(scope, receive, send)
 
 
 def create_app(

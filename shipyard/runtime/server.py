@@ -63,8 +63,6 @@ def serve(settings: RuntimeSettings) -> None:
 
             Supervisor(settings, sock).run()
     except ModelLoadError as exc:
-        raise ModelLoadError(
-            f"{exc}. The server stopped without serving; fix the error shown in the traceback above and start again"
-        ) from exc
+        raise ModelLoadError(f"{exc} (the server stopped without serving; the full traceback is above)") from exc
     finally:
         sock.close()

@@ -16,6 +16,7 @@ each worker drains its in-flight requests; stragglers are killed after the grace
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -41,6 +42,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by shipyard.runtime.metrics i
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 60.0
 _READY = "ready"
+_FAILED = "failed"
 
 
 @dataclass
@@ -49,6 +51,7 @@ class _Worker:
     process: BaseProcess
     conn: Connection
     ready: bool = False
+    failure: str | None = None  # why it could not load, as the worker reported it
     started: float = field(default_factory=time.monotonic)
 
 
@@ -111,9 +114,11 @@ class Supervisor:
             for worker in list(self._workers):
                 if not worker.ready and worker.conn.poll():
                     try:
-                        worker.ready = worker.conn.recv() == _READY
+                        kind, detail = worker.conn.recv()
                     except EOFError:
                         pass
+                    else:
+                        worker.ready, worker.failure = kind == _READY, detail
                 if worker.process.is_alive() or self._stop_signal is not None:
                     continue
                 self._workers.remove(worker)
@@ -125,10 +130,8 @@ class Supervisor:
     def _on_exit(self, worker: _Worker) -> None:
         code = worker.process.exitcode
         if not worker.ready:
-            raise ModelLoadError(
-                f"worker {worker.index} (pid {worker.process.pid}) exited with code {code} before the model "
-                "finished loading"
-            )
+            reason = worker.failure or f"it exited with code {code} before the model finished loading"
+            raise ModelLoadError(f"worker {worker.index} (pid {worker.process.pid}) could not load the model: {reason}")
         now = time.monotonic()
         self._restarts.append(now)
         while self._restarts and now - self._restarts[0] > RESTART_WINDOW_S:
@@ -165,8 +168,10 @@ def _worker_main(settings: RuntimeSettings, sock: socket.socket, conn: Connectio
     _die_with_parent()
     configure_logging(settings.log_level, settings.log_format)
     try:
-        run_worker(settings, sock, on_ready=lambda: conn.send(_READY))
+        run_worker(settings, sock, on_ready=lambda: conn.send((_READY, None)))
     except ShipyardError as exc:
+        with contextlib.suppress(OSError):
+            conn.send((_FAILED, str(exc)))  # the supervisor's one-line explanation
         sys.exit(exc.exit_code)  # the traceback is already in the log
 
 

@@ -72,7 +72,7 @@ def test_a_script_that_cannot_load_exits_non_zero_with_the_reason(start_runtime,
     expected = "SyntaxError" if script.startswith("syntax") else "ValueError: model.pkl not found in AZUREML_MODEL_DIR"
     assert expected in log
     last_line = log.strip().splitlines()[-1]
-    assert last_line.startswith("error: ") and "The server stopped without serving" in last_line
+    assert last_line.startswith("error: ") and "the server stopped without serving" in last_line
     if workers == "2":
         assert "Started worker 2" not in log and log.count("Started worker") == 2  # no restart loop
 
