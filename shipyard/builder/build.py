@@ -14,7 +14,6 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -89,14 +88,12 @@ def build_image(spec: DeploymentSpec, tag: str, *, base_image: str | None = None
     context = build_context(plan)
     log = BuildLog(progress=progress, origins=plan.environment.origins)
     started = time.monotonic()
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     logger.info("building %s from %s on %s", tag, plan.base_image, platform or "the engine's platform")
     with context.tar() as archive:
         try:
             stream = client.api.build(
                 fileobj=archive, custom_context=True, tag=tag, rm=True, forcerm=True, decode=True,
-                nocache=no_cache, pull=pull, platform=platform, buildargs=_proxy_args(),
-                labels={"org.opencontainers.image.created": created})
+                nocache=no_cache, pull=pull, platform=platform, buildargs=_proxy_args())
             for record in stream:
                 log.feed(record)
         except APIError as exc:
