@@ -106,13 +106,24 @@ def test_deploy_invoke_update_and_delete_the_example(docker_client, example_imag
     listed = shipyard("list")
     assert name in listed.stdout and uri in listed.stdout
 
-    # deploying the same name again updates it: new image, same URI and keys, settings kept
-    updated = shipyard("deploy", iris_v2_image, "--name", name, "--json")
+    # a request run() cannot handle: the service's answer, and exit code 3
+    failed = subprocess.run([sys.executable, "-m", "shipyard", "invoke", name, "--data", "-"],
+                            input='{"rows": []}', capture_output=True, text=True)
+    assert failed.returncode == 3
+    assert f"{uri} answered 500" in failed.stderr
+
+    # deploying the same name again updates it: new image, same URI and primary key, settings kept;
+    # the secondary key is rotated on the way (Azure's regen_key)
+    rotated = "rotated-secondary-key-0123456789"
+    updated = shipyard("deploy", iris_v2_image, "--name", name, "--secondary-key", rotated, "--json")
     assert updated.returncode == 0, updated.stderr
     after = json.loads(updated.stdout)
-    assert (after["scoring_uri"], after["keys"], after["image"]) == (uri, keys, iris_v2_image)
+    assert (after["scoring_uri"], after["image"]) == (uri, iris_v2_image)
+    assert after["keys"] == {"primary": keys["primary"], "secondary": rotated}
     answer = httpx.post(uri, content=body, headers={**headers, "Authorization": f"Bearer {keys['primary']}"})
     assert answer.json() == {"version": 2, "predictions": [0, 2]}
+    old_secondary = httpx.post(uri, content=body, headers={**headers, "Authorization": f"Bearer {keys['secondary']}"})
+    assert old_secondary.status_code == 401
     assert docker_client.containers.get(name).attrs["HostConfig"]["NanoCpus"] == 1_000_000_000
     assert containers_of(docker_client, name) == [name]  # the old container is gone
 
