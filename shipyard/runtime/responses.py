@@ -32,6 +32,9 @@ async def send_body(
 
 async def send_error(send: Send, status: int, message: str, headers: Iterable[tuple[bytes, bytes]] = (),
                      **extra: Any) -> None:
+    """Send an error body; a 503 (model not loaded yet) tells clients when to retry."""
+    if status == 503:
+        headers = [*headers, (b"retry-after", b"1")]
     await send_body(send, status, jsonfast.dumps(error_document(message, **extra)), headers=headers)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
@@ -77,7 +78,7 @@ def test_swagger_without_a_schema_is_the_generic_document(echo: RunningServer) -
 
 
 def test_run_raising_is_a_500_with_the_request_id_and_the_server_keeps_serving(module_runtime) -> None:  # type: ignore[no-untyped-def]
-    server = module_runtime("run_raises_score.py")
+    server = module_runtime("run_raises_score.py", env={"SHIPYARD_LOG_FORMAT": "json"})
     response = httpx.post(server.url + "/score", content=b"boom", headers={"x-request-id": "req-500"})
     assert response.status_code == 500
     assert response.headers["x-ms-run-function-failed"] == "True"
@@ -85,8 +86,10 @@ def test_run_raising_is_a_500_with_the_request_id_and_the_server_keeps_serving(m
     body = response.json()
     assert body["request_id"] == "req-500" and "unexpected error occurred in scoring script" in body["message"]
     assert "ScriptFailure" not in response.text  # internals stay in the log...
-    log = server.log()
-    assert "ScriptFailure: cannot score 'boom'" in log and "req-500" in log  # ...with the traceback
+    records = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    failure = next(record for record in records if record["level"] == "ERROR")
+    assert failure["request_id"] == "req-500"  # ...with the traceback and the request id
+    assert "ScriptFailure: cannot score 'boom'" in failure["exc_info"]
     assert httpx.get(server.url + "/").status_code == 200
     assert httpx.post(server.url + "/score", content=b"again").status_code == 500  # still answering
 

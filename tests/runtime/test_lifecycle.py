@@ -86,6 +86,7 @@ def test_readiness_waits_for_init_while_liveness_answers(start_runtime, pid_dir:
     assert httpx.get(server.url + "/").status_code == 503  # Azure's probe means "ready to score"
     scored_early = httpx.post(server.url + "/score", content=b"{}")
     assert scored_early.status_code == 503 and "init() is running" in scored_early.json()["message"]
+    assert scored_early.headers["retry-after"] == "1"
     server.wait_ready()
     assert httpx.post(server.url + "/score", content=b"{}").status_code == 200
 
