@@ -25,17 +25,18 @@ _RETRY = {"retry-after": "1"}
 def register(app: FastAPI, dataplane: DataPlane) -> None:
     """Add the health routes to *app*."""
 
-    @app.get("/", include_in_schema=False)
+    # HEAD too: some load balancers probe with it (Flask, under azmlinfsrv, answers it).
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def azure_health() -> Response:
         if dataplane.ready:
             return PlainTextResponse("Healthy")
         return error_response(503, str(dataplane.not_ready_error()), _RETRY)
 
-    @app.get("/v2/health/live", include_in_schema=False)
+    @app.api_route("/v2/health/live", methods=["GET", "HEAD"], include_in_schema=False)
     async def live() -> Response:
         return json_response({"live": True})
 
-    @app.get("/v2/health/ready", include_in_schema=False)
+    @app.api_route("/v2/health/ready", methods=["GET", "HEAD"], include_in_schema=False)
     async def ready() -> Response:
         if dataplane.ready:
             return json_response({"ready": True})

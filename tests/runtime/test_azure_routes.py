@@ -41,6 +41,7 @@ def test_options_score_is_200_and_other_methods_405(echo: RunningServer) -> None
 def test_liveness_says_healthy(echo: RunningServer) -> None:
     response = httpx.get(echo.url + "/")
     assert (response.status_code, response.text) == (200, "Healthy")
+    assert httpx.head(echo.url + "/").status_code == 200  # load balancers probe with HEAD too
 
 
 def test_every_response_carries_request_ids(echo: RunningServer) -> None:
