@@ -75,6 +75,10 @@ class BuildPlan:
         }
         if self.entry_script is not None:
             env["SHIPYARD_ENTRY_SCRIPT"] = str(self.entry_script)
+        if self.spec.execution_providers:
+            env["SHIPYARD_EXECUTION_PROVIDERS"] = ",".join(self.spec.execution_providers)
+        if self.spec.strict_providers:
+            env["SHIPYARD_STRICT_PROVIDERS"] = "true"
         return env
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
                       ValidationInfo, field_validator, model_validator)
@@ -38,7 +38,13 @@ RESERVED_ENV = {
     "SHIPYARD_MODEL_NAME": "set by the 'name' field",
     "SHIPYARD_MODEL_VERSION": "set by the 'version' field",
     "SHIPYARD_API_KEYS": "a secret: pass it when the container starts (deploy settings), never in an image",
+    "SHIPYARD_EXECUTION_PROVIDERS": "set by the 'execution_providers' field",
+    "SHIPYARD_STRICT_PROVIDERS": "set by the 'strict_providers' field",
 }
+#: Model files the runtime serves without an entry script (see shipyard.scoring.factory).
+DIRECT_MODEL_SUFFIXES = (".onnx", ".pt", ".pt2")
+ExecutionProvider = Literal["CUDA", "TensorRT", "OpenVINO", "ROCm", "MIGraphX", "VitisAI", "DirectML",
+                            "CoreML", "CPU"]
 RESERVED_LABEL_PREFIX = "dev.shipyard."
 
 
@@ -131,6 +137,13 @@ class DeploymentSpec(_Section):
     port: Port = Field(default=DEFAULT_PORT, description="Port the runtime listens on.")
     labels: dict[LabelKey, PlainText] = Field(default_factory=dict, description="Extra image labels.")
     gpu: GpuSettings | None = Field(default=None, description="Build a CUDA image.")
+    execution_providers: list[ExecutionProvider] = Field(
+        default_factory=list, description="Accelerators in order of preference (ONNX Runtime providers; "
+                                          "PyTorch models use CUDA/ROCm/CPU), e.g. [TensorRT, CUDA, CPU]. "
+                                          "Default: CUDA when present, else CPU.")
+    strict_providers: bool = Field(
+        default=False, description="Fail at start when the first execution provider is unavailable, "
+                                   "instead of falling back to the next one (in the end the CPU).")
     build: BuildSettings = Field(default_factory=BuildSettings, description="Build-only settings.")
 
     _root: Path = PrivateAttr(default_factory=Path.cwd)
@@ -164,9 +177,9 @@ class DeploymentSpec(_Section):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> DeploymentSpec:
-        if self.entry_script is None and not any(_is_onnx(path) for path in self.models):
-            raise ValueError("entry_script is required unless a model is a single .onnx file "
-                             "(Shipyard serves ONNX models without a score.py)")
+        if self.entry_script is None and not any(_served_directly(path) for path in self.models):
+            raise ValueError("entry_script is required unless a model is a single .onnx, .pt (TorchScript) "
+                             "or .pt2 (torch.export) file (Shipyard serves those without a score.py)")
         if self.source_dir is not None and self.entry_script is not None:
             if not self.entry_script.is_relative_to(self.source_dir):
                 raise ValueError(f"entry_script {self.entry_script} must lie inside source_dir {self.source_dir}")
@@ -175,11 +188,15 @@ class DeploymentSpec(_Section):
     @property
     def serves_onnx_directly(self) -> bool:
         """True when the runtime serves an .onnx model without an entry script."""
-        return self.entry_script is None
+        return self.entry_script is None and any(_is_onnx(path) for path in self.models)
 
 
 def _is_onnx(path: Path) -> bool:
     return path.suffix.lower() == ".onnx"
+
+
+def _served_directly(path: Path) -> bool:
+    return path.suffix.lower() in DIRECT_MODEL_SUFFIXES
 
 
 def load_spec(path: str | Path = DEFAULT_SPEC_NAME) -> DeploymentSpec:
