@@ -23,7 +23,11 @@ _EXPORTS = {
     "BaseImage": "base_image", "build_base_image": "base_image",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "BaseImage", "BuildContext", "BuildEvent", "BuildPlan", "BuildResult", "DeploymentSpec", "build_base_image",
+    "build_context", "build_image", "export_context", "load_spec", "parse_spec", "plan_build", "push_image",
+    "render_dockerfile", "spec_json_schema",
+]
 
 if TYPE_CHECKING:
     from shipyard.builder.base_image import BaseImage, build_base_image

@@ -32,11 +32,3 @@ def docker_client(timeout: int = 600) -> docker.DockerClient:
             "engine, or use --export DIR to write the build context for another builder") from exc
     return client
 
-
-def image_exists(client: docker.DockerClient, reference: str) -> bool:
-    """Whether the engine has *reference* locally."""
-    try:
-        client.images.get(reference)
-    except docker.errors.ImageNotFound:
-        return False
-    return True

@@ -87,7 +87,7 @@ class BuildContext:
 
     def tar(self) -> IO[bytes]:
         """The context as a tar in a temporary file (spills to disk for large models)."""
-        spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)
+        spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)  # noqa: SIM115 - the caller closes it
         self.write_tar(spool)
         return spool
 

@@ -92,9 +92,9 @@ class BuildLog:
             self._emit("cached", self.steps[-1])
         elif line.strip().startswith("---> Running in"):
             self._emit("running", self.steps[-1])
-        elif line.startswith(" ---> ") or line.startswith("Removing intermediate container"):
+        elif line.startswith((" ---> ", "Removing intermediate container")):
             return
-        elif line.startswith("Successfully built") or line.startswith("Successfully tagged"):
+        elif line.startswith(("Successfully built", "Successfully tagged")):
             self._emit("done", None, line)
         else:
             self.steps[-1].output.append(line)

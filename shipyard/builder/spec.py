@@ -15,12 +15,32 @@ import logging
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
-                      ValidationInfo, field_validator, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from shipyard.builder._fields import (AptPackage, CudaVersion, EnvName, HostName, ImageRef,
-                                      IndexUrl, LabelKey, Name, PlainText, Port, PythonVersion,
-                                      Version)
+from shipyard.builder._fields import (
+    AptPackage,
+    CudaVersion,
+    EnvName,
+    HostName,
+    ImageRef,
+    IndexUrl,
+    LabelKey,
+    Name,
+    PlainText,
+    Port,
+    PythonVersion,
+    Version,
+)
 from shipyard.builder._yaml import LineMap, load_yaml
 from shipyard.errors import SpecError
 
@@ -180,9 +200,9 @@ class DeploymentSpec(_Section):
         if self.entry_script is None and not any(_served_directly(path) for path in self.models):
             raise ValueError("entry_script is required unless a model is a single .onnx, .pt (TorchScript) "
                              "or .pt2 (torch.export) file (Shipyard serves those without a score.py)")
-        if self.source_dir is not None and self.entry_script is not None:
-            if not self.entry_script.is_relative_to(self.source_dir):
-                raise ValueError(f"entry_script {self.entry_script} must lie inside source_dir {self.source_dir}")
+        if (self.source_dir is not None and self.entry_script is not None
+                and not self.entry_script.is_relative_to(self.source_dir)):
+            raise ValueError(f"entry_script {self.entry_script} must lie inside source_dir {self.source_dir}")
         return self
 
     @property

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -42,11 +41,11 @@ _EXTRA_CA = typer.Option(None, "--extra-ca", exists=True, dir_okay=False,
 
 def build_image(
     spec: Path = _SPEC,
-    tag: Optional[str] = typer.Option(None, "--tag", "-t", help="Image name:tag (registry/name:tag to push)."),
-    base_image: Optional[str] = _BASE,
-    platform: Optional[str] = _PLATFORM,
-    extra_ca: Optional[Path] = _EXTRA_CA,
-    export: Optional[Path] = typer.Option(None, "--export", file_okay=False,
+    tag: str | None = typer.Option(None, "--tag", "-t", help="Image name:tag (registry/name:tag to push)."),
+    base_image: str | None = _BASE,
+    platform: str | None = _PLATFORM,
+    extra_ca: Path | None = _EXTRA_CA,
+    export: Path | None = typer.Option(None, "--export", file_okay=False,
                                           help="Write the Dockerfile and context to DIR instead of building."),
     push: bool = typer.Option(False, "--push", help="Push the image to its registry after building."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Ignore the layer cache."),
@@ -75,8 +74,8 @@ def build_image(
     typer.echo(result.tag)
 
 
-def render_dockerfile(spec: Path = _SPEC, base_image: Optional[str] = _BASE,
-                      platform: Optional[str] = _PLATFORM) -> None:
+def render_dockerfile(spec: Path = _SPEC, base_image: str | None = _BASE,
+                      platform: str | None = _PLATFORM) -> None:
     """Print the Dockerfile a spec builds, without building."""
     _show_logs(False)
     plan = builder.plan_build(builder.load_spec(spec), base_image=base_image, platform=platform)
@@ -94,7 +93,7 @@ def base_image_build(
     platform: str = typer.Option("linux/amd64", "--platform", help="linux/amd64 or linux/arm64."),
     suite: str = typer.Option("bookworm", "--suite", help="Debian release; its Python is the image's."),
     mirror: str = typer.Option("http://deb.debian.org/debian", "--mirror", help="Debian mirror (internal on air-gapped sites)."),
-    extra_ca: Optional[Path] = typer.Option(None, "--extra-ca", exists=True, dir_okay=False,
+    extra_ca: Path | None = typer.Option(None, "--extra-ca", exists=True, dir_okay=False,
                                             help="PEM CA bundle to trust inside the image."),
 ) -> None:
     """Make a Debian-based Python image locally (debootstrap + docker import); needs root."""

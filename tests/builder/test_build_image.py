@@ -134,4 +134,4 @@ def test_a_base_image_with_another_python_is_refused_before_building(example_dir
 
 
 def _pem_blocks(text: str) -> list[str]:
-    return re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", text, re.S)
+    return re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", text, re.DOTALL)
