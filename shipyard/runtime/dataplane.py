@@ -14,13 +14,11 @@ into a generic 500 that names the request id, so internals never leak to clients
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import enum
 import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,7 +33,7 @@ from shipyard.errors import (
     ScoringTimeoutError,
 )
 from shipyard.runtime import v2codec
-from shipyard.runtime.executor import ScoringExecutor
+from shipyard.runtime.executor import Job, ScoringExecutor
 from shipyard.runtime.settings import RuntimeSettings
 from shipyard.scoring.base import InferRequest, ModelInfo, ModelMetadata, Scorer, ScoreRequest, ScoreResponse
 
@@ -287,13 +285,16 @@ class DataPlane:
         def tensors(specs: tuple) -> list[dict[str, Any]]:
             return [{"name": s.name, "datatype": s.datatype, "shape": list(s.shape)} for s in specs]
 
-        return {
+        document = {
             "name": self.model_name,
             "versions": [self.model_version],
             "platform": metadata.platform,
             "inputs": tensors(metadata.inputs),
             "outputs": tensors(metadata.outputs),
         }
+        if metadata.extra:  # the V2 spec's optional "parameters": execution providers, device...
+            document["parameters"] = dict(metadata.extra)
+        return document
 
     # -- running user code -----------------------------------------------------------------------
     async def _timed(
@@ -324,16 +325,12 @@ class DataPlane:
 
     async def _call(self, fn: Callable[[Any], T], argument: Any, *, timeout: float | None) -> T:
         """Run ``fn(argument)`` on the scoring thread; 504 after *timeout* seconds (the thread runs on)."""
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[T] = loop.create_future()
-        context = contextvars.copy_context()
-        future = self._executor.submit(context.run, fn, argument)
-        future.add_done_callback(lambda done: _notify(loop, waiter, done))
-        timer = loop.call_later(timeout, _expire, waiter, future, timeout) if timeout is not None else None
+        job, waiter = self._executor.submit(fn, argument)
+        timer = job.loop.call_later(timeout, _expire, job, timeout) if timeout is not None else None
         try:
             return await waiter
         except asyncio.CancelledError:
-            future.cancel()
+            job.cancelled = True
             raise
         finally:
             if timer is not None:
@@ -347,36 +344,11 @@ def _next_or_end(iterator: Any) -> Any:
     return next(iterator, _END)
 
 
-def _notify(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[Any], done: Future[Any]) -> None:
-    try:
-        loop.call_soon_threadsafe(_transfer, waiter, done)
-    except RuntimeError:  # the loop is closed: nobody waits for this result any more
-        pass
-
-
-def _transfer(waiter: asyncio.Future[Any], done: Future[Any]) -> None:
-    if waiter.done():
+def _expire(job: Job, timeout: float) -> None:
+    if job.waiter.done():
         return
-    if done.cancelled():
-        waiter.cancel()
-        return
-    exc = done.exception()
-    if exc is not None and (isinstance(exc, StopIteration) or not isinstance(exc, Exception)):
-        # SystemExit from user code must not stop the server; StopIteration cannot cross into asyncio.
-        wrapped = RuntimeError(f"{type(exc).__name__} raised by the model: {exc}")
-        wrapped.__cause__ = exc
-        exc = wrapped
-    if exc is not None:
-        waiter.set_exception(exc)
-    else:
-        waiter.set_result(done.result())
-
-
-def _expire(waiter: asyncio.Future[Any], future: Future[Any], timeout: float) -> None:
-    if waiter.done():
-        return
-    future.cancel()  # only succeeds while the call is still queued
-    waiter.set_exception(
+    job.cancelled = True  # only skips the call while it is still queued
+    job.waiter.set_exception(
         ScoringTimeoutError(
             f"scoring did not finish within the {timeout:g} s request timeout (SHIPYARD_REQUEST_TIMEOUT_S "
             "or --request-timeout); the model may still be busy with it"

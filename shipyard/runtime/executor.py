@@ -1,27 +1,43 @@
 """The threads that run user code (``init()``, ``run()``), apart from the event loop.
 
-Why not :class:`concurrent.futures.ThreadPoolExecutor`: its threads are joined when the
-interpreter exits, so one ``run()`` stuck forever (the request already got its 504) would keep a
-worker from ever shutting down. Python cannot kill a thread; these threads are daemons instead,
-so the process can exit around them.
+Why not :class:`concurrent.futures.ThreadPoolExecutor` with ``run_in_executor``: its threads are
+joined when the interpreter exits, so one ``run()`` stuck forever (the request already got its
+504) would keep a worker from ever shutting down; these threads are daemons instead. And every
+request crosses threads twice, so the crossing is kept minimal: a job is one small object, and
+the result goes straight to the waiting asyncio future with one ``call_soon_threadsafe``, without
+a :class:`concurrent.futures.Future`, its condition variable and its callbacks.
 
 With one thread (the default) calls run one at a time in arrival order, like Azure's sync
 workers: ``score.py`` code that is not thread-safe stays safe, and ``init()`` runs on the same
-thread as ``run()`` (some libraries keep per-thread state).
+thread as ``run()`` (some libraries keep per-thread state). Calls run in the caller's
+:mod:`contextvars` context, so log records from ``run()`` carry the request id.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
 logger = logging.getLogger(__name__)
 _STOP = object()
+
+
+class Job:
+    """One queued call. ``cancelled`` is set by the event loop; it only skips a call not yet started."""
+
+    __slots__ = ("fn", "argument", "context", "loop", "waiter", "cancelled")
+
+    def __init__(self, fn: Callable[[Any], Any], argument: Any, loop: asyncio.AbstractEventLoop,
+                 waiter: asyncio.Future[Any]) -> None:
+        self.fn, self.argument = fn, argument
+        self.context = contextvars.copy_context()
+        self.loop, self.waiter = loop, waiter
+        self.cancelled = False
 
 
 class ScoringExecutor:
@@ -35,11 +51,16 @@ class ScoringExecutor:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
-        """Queue ``fn(*args)``; the future is skipped if cancelled before a thread picks it up."""
-        future: Future[T] = Future()
-        self._queue.put((future, fn, args))
-        return future
+    def submit(self, fn: Callable[[Any], Any], argument: Any) -> tuple[Job, asyncio.Future[Any]]:
+        """Queue ``fn(argument)``; its result or exception lands in the returned asyncio future.
+
+        Must be called from the event loop thread.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Any] = loop.create_future()
+        job = Job(fn, argument, loop, waiter)
+        self._queue.put(job)
+        return job, waiter
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop the threads once their current call returns; wait at most *timeout* seconds."""
@@ -52,15 +73,31 @@ class ScoringExecutor:
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is _STOP:
+            job = self._queue.get()
+            if job is _STOP:
                 return
-            future, fn, args = item
-            if not future.set_running_or_notify_cancel():
+            if job.cancelled:
                 continue
+            result = error = None
             try:
-                result = fn(*args)
+                result = job.context.run(job.fn, job.argument)
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
+                error = exc
+            try:
+                job.loop.call_soon_threadsafe(_settle, job.waiter, result, error)
+            except RuntimeError:  # the loop is closed: nobody waits for this result any more
+                pass
+
+
+def _settle(waiter: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if waiter.done():  # timed out or cancelled meanwhile
+        return
+    if error is None:
+        waiter.set_result(result)
+        return
+    if isinstance(error, StopIteration) or not isinstance(error, Exception):
+        # SystemExit from user code must not stop the server; StopIteration cannot cross into asyncio.
+        wrapped = RuntimeError(f"{type(error).__name__} raised by the model: {error}")
+        wrapped.__cause__ = error
+        error = wrapped
+    waiter.set_exception(error)
