@@ -30,6 +30,8 @@ _PIP_MISSING = (
 )
 _PIP_BUILD = re.compile(r"Failed building wheel for ([A-Za-z0-9][A-Za-z0-9._-]*)|"
                         r"Building wheel for ([A-Za-z0-9][A-Za-z0-9._-]*) \S* ?did not run successfully")
+_PIP_CONFLICT = re.compile(r"(?:Cannot install|conflict is caused by:\n\s+The user requested) "
+                           r"([A-Za-z0-9][A-Za-z0-9._-]*)|^([A-Za-z0-9][A-Za-z0-9._-]*) [^\n]* has requirement", re.MULTILINE)
 _APT_MISSING = re.compile(r"E: (?:Unable to locate package |Package '?)([a-z0-9][a-z0-9+.-]*)")
 
 
@@ -147,6 +149,11 @@ def diagnose(output: list[str]) -> tuple[str | None, str | None]:
         name = found[1] or found[2]
         return name, (f"pip could not build '{name}' from source; add the compilers or headers it needs to "
                       "build.system_packages (e.g. build-essential), or pin a version with a wheel")
+    found = _PIP_CONFLICT.search(text)
+    if found:
+        name = found[1] or found[2]
+        return name, (f"the environment's version pins conflict with each other or with the runtime's "
+                          f"dependencies (shipyard/runtime/requirements.txt) around '{name}'; relax the pin")
     if "CERTIFICATE_VERIFY_FAILED" in text or "SSLCertVerificationError" in text:
         return None, ("TLS certificate verification failed: behind a TLS-intercepting proxy, pass its CA bundle "
                       "with --extra-ca or build.ca_bundle")
