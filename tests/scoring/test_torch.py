@@ -88,7 +88,9 @@ def test_torchscript_scores_on_score_and_v2(start_runtime, torchscript_dir: Path
     assert result.as_numpy("output__0").tolist() == expected(X)
     metadata = triton.InferenceServerClient(server.address).get_model_metadata("linear")
     assert metadata["platform"] == "pytorch_libtorch"
-    assert "on cpu" in server.log()  # the device is logged at load
+    assert metadata["parameters"]["device"] == "cpu"  # cuda:0 (<GPU name>) on a GPU machine
+    assert metadata["parameters"]["format"] == "torchscript"
+    assert "on cpu" in server.log()  # and the device is logged at load
 
 
 def test_exported_program_declares_its_tensors_and_the_runtime_checks_them(start_runtime, exported_dir: Path):
