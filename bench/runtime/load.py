@@ -30,6 +30,7 @@ class Measurement:
     p99_ms: float
     max_ms: float
     errors: dict[str, int]
+    server_cpu_us: float | None = None  # server CPU time per request, filled in by run.py
 
     @property
     def rps(self) -> float:

@@ -27,6 +27,7 @@ class Cell:
     p99_ms: float
     rounds: int
     read_errors: int
+    cpu_us: float | None  # server CPU time per request
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,31 @@ def summarise(measured: dict[Key, list[Measurement]]) -> dict[Key, Cell]:
             p99_ms=statistics.median(m.p99_ms for m in runs),
             rounds=len(runs),
             read_errors=sum(m.errors["read"] + m.errors["write"] for m in runs),
+            cpu_us=_median_or_none([m.server_cpu_us for m in runs]),
         )
         for key, runs in measured.items()
     }
+
+
+def _median_or_none(values: list[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
+
+
+def cpu_table(cells: dict[Key, Cell], concurrencies: list[int]) -> str:
+    """Server CPU per request: the number that moves least when the machine is busy."""
+    labels = list(dict.fromkeys((server, scenario) for server, scenario, _ in cells))
+    lines = [
+        "| server / score.py | " + " | ".join(f"c={c}" for c in concurrencies) + " |",
+        "|---|" + "---:|" * len(concurrencies),
+    ]
+    for server, scenario in labels:
+        row = []
+        for concurrency in concurrencies:
+            cell = cells.get((server, scenario, concurrency))
+            row.append(f"{cell.cpu_us:,.0f}" if cell and cell.cpu_us is not None else "–")
+        lines.append(f"| {server} / {scenario} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
 
 
 def side_by_side(
@@ -114,6 +137,11 @@ def tables(cells: dict[Key, Cell], concurrencies: list[int]) -> str:
         table = side_by_side(cells, concurrencies, columns, ratio_label)
         if table:
             sections.append(f"{heading}\n\n{table}")
+    if any(cell.cpu_us is not None for cell in cells.values()):
+        sections.append(
+            "**Server CPU per request** (µs of user + system time of all the server's processes; "
+            "lower is better, and steadier than req/s on a busy machine)\n\n" + cpu_table(cells, concurrencies)
+        )
     return "\n\n".join(sections)
 
 

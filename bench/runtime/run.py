@@ -11,6 +11,7 @@ See docs/benchmarks.md for what is measured and the caveats.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -117,7 +118,12 @@ def measure_server(
         for concurrency in concurrencies:
             if args.warmup > 0:
                 run_wrk(wrk, server.url, body, concurrency, args.warmup, result_file)
+            cpu_before = server.cpu_seconds()
             measurement = run_wrk(wrk, server.url, body, concurrency, args.duration, result_file)
+            cpu_after = server.cpu_seconds()
+            if cpu_before is not None and cpu_after is not None and measurement.requests:
+                cpu_us = (cpu_after - cpu_before) * 1e6 / measurement.requests
+                measurement = dataclasses.replace(measurement, server_cpu_us=cpu_us)
             raw.append(
                 {"round": round_number, "server": spec.server, "scenario": spec.scenario,
                  "concurrency": concurrency, **measurement.to_dict()}

@@ -84,6 +84,24 @@ class RunningServer:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) used so far by every live process of the server's group.
+
+        Unlike req/s, CPU per request barely moves when other programs compete for the cores,
+        so it still compares servers on a busy machine. Linux only (reads /proc); None elsewhere.
+        """
+        if self._process is None or not Path("/proc/self/stat").exists():
+            return None
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # the process ended while we looked
+            if int(fields[2]) == self._process.pid:  # field 5, pgrp: we started the group
+                ticks += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def _wait_until_up(self) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
