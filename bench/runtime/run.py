@@ -24,11 +24,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from azml_env import ensure_azml_venv, installed_version  # noqa: E402
-from load import Measurement, find_wrk, run_wrk  # noqa: E402
-from report import Key, summarise, tables, verdicts  # noqa: E402
-from servers import RunningServer, ServerSpec, build_specs  # noqa: E402
-from workload import HERE, MODEL_NAME, constant_workload, make_model, score_workload, v2_workload  # noqa: E402
+from azml_env import ensure_azml_venv, installed_version
+from load import Measurement, find_wrk, run_wrk
+from report import Key, summarise, tables, verdicts
+from servers import RunningServer, ServerSpec, build_specs
+from workload import (
+    HERE,
+    MODEL_NAME,
+    constant_workload,
+    make_model,
+    score_workload,
+    v2_workload,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

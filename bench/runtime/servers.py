@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing_extensions import Self
 from workload import HERE, MODEL_NAME, Workload
 
 # Variables that would point a server at something other than what the spec says.
@@ -56,7 +57,7 @@ class RunningServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.spec.workload.path}"
 
-    def __enter__(self) -> "RunningServer":
+    def __enter__(self) -> Self:
         env = {key: value for key, value in os.environ.items() if key not in _SCRUBBED}
         env.update({key: value.format(port=self.port) for key, value in self.spec.env.items()})
         argv = [arg.format(port=self.port) for arg in self.spec.argv]
