@@ -55,8 +55,8 @@ class ScoreEndpoint:
                 method=method,
                 path=scope["path"],
                 headers={name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]},
-                query=parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True),
-                body=bytes(body),
+                query=_query(scope["query_string"]),
+                body=body,
                 request_id=request_id,
             )
             outcome = await self.dataplane.score(request)
@@ -94,6 +94,10 @@ class ScoreEndpoint:
         while (chunk := await self.dataplane.next_chunk(iterator, request_id)) is not None:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _query(raw: bytes) -> list[tuple[str, str]]:
+    return parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
 
 
 def register(app: FastAPI, dataplane: DataPlane) -> None:

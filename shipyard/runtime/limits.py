@@ -30,24 +30,28 @@ def check_content_length(value: bytes | None, limit: int) -> tuple[int, str] | N
     return (413, too_large_message(limit)) if length > limit else None
 
 
-async def read_body(receive: Receive, limit: int) -> bytearray:
+async def read_body(receive: Receive, limit: int) -> bytes:
     """The whole request body, counting bytes as they arrive.
-
-    A ``bytearray`` so numpy can wrap binary tensors in it without a copy, writable.
 
     Raises:
         PayloadTooLargeError: more than *limit* bytes arrived.
         BadRequestError: the client disconnected before sending the whole body.
     """
-    body = bytearray()
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body = message.get("body", b"")  # the usual case: one message, no copy
+        if len(body) > limit:
+            raise PayloadTooLargeError(too_large_message(limit))
+        return body
+    chunks, size = [], 0
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             raise BadRequestError("the client disconnected before sending the whole body")
         chunk = message.get("body", b"")
-        if chunk:
-            if len(body) + len(chunk) > limit:
-                raise PayloadTooLargeError(too_large_message(limit))
-            body += chunk
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(too_large_message(limit))
+        chunks.append(chunk)
         if not message.get("more_body", False):
-            return body
+            return b"".join(chunks)
+        message = await receive()

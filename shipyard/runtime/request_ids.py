@@ -11,10 +11,23 @@ Clients and log pipelines written for Azure ML correlate requests by these heade
 
 from __future__ import annotations
 
-import uuid
+import os
+import random
 from dataclasses import dataclass
 
 HEADER_LIMIT = 100
+# Request ids must be unique, not secret: a per-process generator seeded from the OS is enough,
+# and avoids uuid.uuid4()'s system call and UUID object on every request.
+_random = random.Random(os.urandom(32))
+if hasattr(os, "register_at_fork"):  # forked workers (gunicorn --preload) must not share a sequence
+    os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
+
+
+def new_request_id() -> str:
+    """A random UUID version 4 in its usual text form."""
+    value = _random.getrandbits(128) & ~(0xF000 << 64) & ~(0xC000 << 48) | (0x4000 << 64) | (0x8000 << 48)
+    text = "%032x" % value
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 @dataclass(frozen=True)
@@ -32,7 +45,7 @@ def resolve(request_id: bytes | None, legacy: bytes | None, client: bytes | None
     rid = request_id.decode("latin-1") if request_id else ""
     if len(rid) > HEADER_LIMIT:
         rid, error = "", f"x-request-id must not exceed {HEADER_LIMIT} characters"
-    rid = rid or str(uuid.uuid4())
+    rid = rid or new_request_id()
     legacy_id = legacy.decode("latin-1") if legacy else ""
     client_id = client.decode("latin-1") if client else ""
     if legacy_id:

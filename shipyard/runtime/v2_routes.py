@@ -69,19 +69,19 @@ class InferEndpoint:
             await send_body(send, 200, payload, b"application/octet-stream",
                             [(HEADER_LENGTH, str(response_header_length).encode())])
 
-    def _decompress(self, body: bytearray, encoding: bytes) -> bytearray:
+    def _decompress(self, body: bytes, encoding: bytes) -> bytes:
         """Undo ``Content-Encoding`` (tritonclient's request compression), within the body limit."""
         wbits = _WBITS.get(encoding)
         if wbits is None:
             raise BadRequestError(f"Content-Encoding {encoding.decode('latin-1')!r} is not supported; use gzip or deflate")
         decompressor = zlib.decompressobj(wbits)
         try:
-            plain = decompressor.decompress(bytes(body), self.max_body_bytes + 1)
+            plain = decompressor.decompress(body, self.max_body_bytes + 1)
         except zlib.error as exc:
             raise BadRequestError(f"the body is not valid {encoding.decode()} data: {exc}") from None
         if len(plain) > self.max_body_bytes or decompressor.unconsumed_tail:
             raise PayloadTooLargeError(limits.too_large_message(self.max_body_bytes) + " (after decompression)")
-        return bytearray(plain)
+        return plain
 
 
 def _parse_length(value: bytes | None) -> int | None:

@@ -174,7 +174,8 @@ def _from_binary(name: str, datatype: str, shape: list[int], count: int, chunk: 
             f"input '{name}': shape {shape} of {datatype} needs {count * dtype.itemsize} bytes, "
             f"binary_data_size is {len(chunk)}"
         )
-    return np.frombuffer(chunk, dtype=dtype, count=count).reshape(shape)
+    # A copy, not a view: models may write to their inputs, and a view would pin the whole body.
+    return np.frombuffer(chunk, dtype=dtype, count=count).reshape(shape).copy()
 
 
 def _from_json(name: str, datatype: str, shape: list[int], count: int, data: Any) -> np.ndarray:
