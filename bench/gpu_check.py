@@ -16,6 +16,8 @@ failure, 2 no CUDA (without --allow-cpu).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -52,9 +54,9 @@ def save_model(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.save(torch.jit.trace(layer.eval(), torch.zeros(1, FEATURES)), folder / "model.pt")
-    (folder / "model.json").write_text(
-        '{"inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, %d]}],'
-        ' "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, %d]}]}' % (FEATURES, CLASSES))
+    (folder / "model.json").write_text(json.dumps({
+        "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, FEATURES]}],
+        "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, CLASSES]}]}))
     return weight, bias
 
 
@@ -72,11 +74,9 @@ def wait_ready(client, process: subprocess.Popen, timeout_s: float) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the runtime exited with code {process.returncode} before it was ready")
-        try:
+        with contextlib.suppress(Exception):  # not listening yet
             if client.is_server_ready():
                 return
-        except Exception:  # noqa: BLE001 - not listening yet
-            pass
         time.sleep(0.2)
     raise RuntimeError(f"the runtime was not ready after {timeout_s:.0f} s")
 

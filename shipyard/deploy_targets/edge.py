@@ -37,7 +37,13 @@ from pydantic import AliasChoices, Field
 
 from shipyard import __version__
 from shipyard.deploy_targets import _docker
-from shipyard.deploy_targets._bundle import Bundle, BundleContainer, BundleError, verify_bundle, write_bundle
+from shipyard.deploy_targets._bundle import (
+    Bundle,
+    BundleContainer,
+    BundleError,
+    verify_bundle,
+    write_bundle,
+)
 from shipyard.deploy_targets._iotedge import EdgeModule, render_deployment_manifest
 from shipyard.deploy_targets._keys import KEYS_ENV, keys_env_value, resolve_keys
 from shipyard.deploy_targets._readiness import READY_PATH
@@ -82,7 +88,8 @@ class EdgeSettings(TargetSettings):
     public_host: str | None = Field(default=None,
                                     validation_alias=AliasChoices("public_host", "SHIPYARD_PUBLIC_HOST"))
     """Host name to put in scoring URIs when clients reach the device by another name."""
-    remote_dir: str = "/var/lib/shipyard/bundles"
+    remote_dir: str = Field(default="/var/lib/shipyard/bundles",
+                            validation_alias=AliasChoices("remote_dir", "SHIPYARD_EDGE_REMOTE_DIR"))
     """Where ``ssh://`` deploys keep the bundle on the device (one folder per deployment)."""
 
 

@@ -44,7 +44,11 @@ from shipyard.scoring.base import (
     TensorSpec,
 )
 from shipyard.scoring.bodies import json_document, named_inputs
-from shipyard.scoring.datatypes import DATATYPE_TO_NUMPY, datatype_to_numpy, numpy_to_datatype
+from shipyard.scoring.datatypes import (
+    DATATYPE_TO_NUMPY,
+    datatype_to_numpy,
+    numpy_to_datatype,
+)
 
 logger = logging.getLogger(__name__)
 

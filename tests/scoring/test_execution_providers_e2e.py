@@ -13,7 +13,7 @@ import pytest
 import tritonclient.http as triton
 
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper  # noqa: E402
+from onnx import TensorProto, helper
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-import tritonclient.http as triton  # noqa: E402
+import tritonclient.http as triton
 
-from shipyard.errors import ModelLoadError  # noqa: E402
-from shipyard.scoring import ModelInfo, load_scorer  # noqa: E402
-from shipyard.scoring.torch import choose_device  # noqa: E402
-from tests.scoring.conftest import score_request  # noqa: E402
+from shipyard.errors import ModelLoadError
+from shipyard.scoring import ModelInfo, load_scorer
+from shipyard.scoring.torch import choose_device
+from tests.scoring.conftest import score_request
 
 X = [[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 1.0]]
 

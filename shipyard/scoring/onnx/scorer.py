@@ -25,7 +25,7 @@ from shipyard.scoring.base import (
     ScoreRequest,
     ScoreResponse,
 )
-from shipyard.scoring.bodies import json_document
+from shipyard.scoring.bodies import json_document, named_inputs
 from shipyard.scoring.datatypes import to_bytes_tensor, to_str_tensor
 from shipyard.scoring.onnx.providers import choose_providers, short_name
 from shipyard.scoring.onnx.tensors import OnnxTensor
@@ -157,34 +157,10 @@ class OnnxScorer(Scorer):
     def score(self, request: ScoreRequest) -> ScoreResponse:
         """JSON in (``{"data": ...}``, ``{"inputs": {...}}`` or ``{"<input>": ...}``), ``{output: list}`` out."""
         document = json_document(request)
-        feed = {name: self.inputs[name].from_json(value) for name, value in self._named_values(document).items()}
+        feed = {name: self.inputs[name].from_json(value) for name, value in named_inputs(document, list(self.inputs)).items()}
         names = self._all_outputs
         results = self._session_run(names, feed)
         return ScoreResponse(body=_json.dumps(dict(zip(names, results, strict=True))))
-
-    def _named_values(self, document: Any) -> dict[str, Any]:
-        """Which JSON value feeds which input."""
-        single = next(iter(self.inputs)) if len(self.inputs) == 1 else None
-        if isinstance(document, dict):
-            for wrapper in ("inputs", "data"):  # {"inputs": {...} or [...]}, or Azure's {"data": [...]}
-                if wrapper in document and wrapper not in self.inputs:
-                    document = document[wrapper]
-                    break
-        if isinstance(document, list) and single:
-            return {single: document}
-        if not isinstance(document, dict):
-            raise BadRequestError(self._usage("the body is a JSON " + type(document).__name__))
-        unknown = [key for key in document if key not in self.inputs]
-        if unknown:
-            raise BadRequestError(self._usage(f"unknown input(s) {unknown}"))
-        return document
-
-    def _usage(self, problem: str) -> str:
-        names = list(self.inputs)
-        forms = '{"inputs": {"<input>": [...]}} or {"<input>": [...]}'
-        if len(names) == 1:
-            forms = '{"data": [...]}, ' + forms
-        return f"{problem}; send {forms} with the model's inputs {names}"
 
     # -- description -----------------------------------------------------------------------------
     def metadata(self) -> ModelMetadata:
