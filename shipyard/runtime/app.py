@@ -74,11 +74,14 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loading = asyncio.create_task(_load(dataplane, on_ready, on_load_failed))
+        flushing = asyncio.create_task(_flush_metrics(app_metrics))
         try:
             yield
         finally:
             loading.cancel()
+            flushing.cancel()
             await dataplane.close()
+            app_metrics.flush()
 
     app = RuntimeApp(
         title="Shipyard runtime", version=__version__, lifespan=lifespan,
@@ -128,6 +131,13 @@ async def _load(
         return
     if on_ready is not None:
         on_ready()
+
+
+async def _flush_metrics(app_metrics: metrics.Metrics, interval_s: float = 1.0) -> None:
+    """Hand request tallies to prometheus-client regularly (other workers' scrapes read them)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        app_metrics.flush()
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

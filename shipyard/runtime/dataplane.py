@@ -18,6 +18,7 @@ import enum
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,7 @@ class DataPlane:
         self._metadata: ModelMetadata | None = None
         self._metadata_doc: dict[str, Any] = {}
         self._swaggers: dict[str, dict[str, Any] | None] = {}
+        self._deadlines = _Deadlines()
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def load(self) -> None:
@@ -326,7 +328,11 @@ class DataPlane:
     async def _call(self, fn: Callable[[Any], T], argument: Any, *, timeout: float | None) -> T:
         """Run ``fn(argument)`` on the scoring thread; 504 after *timeout* seconds (the thread runs on)."""
         job, waiter = self._executor.submit(fn, argument)
-        timer = job.loop.call_later(timeout, _expire, job, timeout) if timeout is not None else None
+        timer = None
+        if timeout == self.settings.request_timeout_s:
+            self._deadlines.watch(job, timeout)
+        elif timeout is not None:
+            timer = job.loop.call_later(timeout, _expire, job, timeout)
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -335,6 +341,35 @@ class DataPlane:
         finally:
             if timer is not None:
                 timer.cancel()
+
+
+class _Deadlines:
+    """Expires jobs that all share one timeout, with one periodic check instead of a timer each.
+
+    Jobs are watched in submission order with the same timeout, so their deadlines are ordered:
+    each check pops finished and expired jobs from the front. A timeout fires at most
+    ``CHECK_INTERVAL_S`` late, which does not matter at the scale of request timeouts.
+    """
+
+    CHECK_INTERVAL_S = 0.05
+
+    def __init__(self) -> None:
+        self._jobs: deque[tuple[float, Job, float]] = deque()
+        self._check: asyncio.TimerHandle | None = None
+
+    def watch(self, job: Job, timeout: float) -> None:
+        self._jobs.append((job.loop.time() + timeout, job, timeout))
+        if self._check is None:
+            self._check = job.loop.call_later(min(self.CHECK_INTERVAL_S, timeout), self._sweep, job.loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now, jobs = loop.time(), self._jobs
+        while jobs and (jobs[0][1].waiter.done() or jobs[0][0] <= now):
+            _, job, timeout = jobs.popleft()
+            _expire(job, timeout)
+        if len(jobs) > 10_000:  # finished jobs queued behind a slow one: drop them
+            self._jobs = jobs = deque(item for item in jobs if not item[1].waiter.done())
+        self._check = loop.call_later(self.CHECK_INTERVAL_S, self._sweep, loop) if jobs else None
 
 
 _END = object()

@@ -12,7 +12,9 @@ series stays bounded whatever clients send.
 
 from __future__ import annotations
 
+import math
 import os
+from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
@@ -26,8 +28,23 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 
 
+class _Pending:
+    """Observations of one series not yet handed to prometheus-client."""
+
+    __slots__ = ("count", "total", "buckets")
+
+    def __init__(self, buckets: int) -> None:
+        self.count, self.total, self.buckets = 0, 0.0, [0] * buckets
+
+
 class Metrics:
-    """The runtime's metric families, and their text exposition for ``GET /metrics``."""
+    """The runtime's metric families, and their text exposition for ``GET /metrics``.
+
+    Per request, observations only go into plain per-series tallies (no locks, no memory-mapped
+    writes: everything runs on the event loop thread); :meth:`flush` hands them to
+    prometheus-client in bulk. The app flushes every second and before each scrape, so another
+    worker's latest second may be missing from one scrape; nothing is lost.
+    """
 
     def __init__(self, model_name: str) -> None:
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
@@ -49,29 +66,44 @@ class Metrics:
             "shipyard_model_duration_seconds", "Time spent inside the model: run() for /score, infer for V2.",
             ["model", "protocol"], buckets=LATENCY_BUCKETS, registry=registry,
         )  # fmt: skip
-        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-        self._model_children: dict[str, Histogram] = {}
+        self._bounds = (*LATENCY_BUCKETS, math.inf)
+        self._pending_requests: dict[tuple[str, str, int], _Pending] = {}
+        self._pending_model: dict[str, _Pending] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered request; label children are cached (prometheus' lookup takes a lock)."""
+        """Count one answered request."""
         if method not in _METHODS:
-            method = "OTHER"
+            method = "OTHER"  # bounded label values, whatever clients send
         key = (route, method, status)
-        children = self._request_children.get(key)
-        if children is None:
-            children = (self._requests.labels(route, method, str(status)), self._latency.labels(route, method))
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        pending = self._pending_requests.get(key)
+        if pending is None:
+            pending = self._pending_requests[key] = _Pending(len(self._bounds))
+        pending.count += 1
+        pending.total += seconds
+        pending.buckets[bisect_left(self._bounds, seconds)] += 1
 
     def observe_model(self, protocol: str, seconds: float) -> None:
-        child = self._model_children.get(protocol)
-        if child is None:
-            child = self._model_children[protocol] = self._model.labels(self.model_name, protocol)
-        child.observe(seconds)
+        """Record time spent inside the model."""
+        pending = self._pending_model.get(protocol)
+        if pending is None:
+            pending = self._pending_model[protocol] = _Pending(len(self._bounds))
+        pending.count += 1
+        pending.total += seconds
+        pending.buckets[bisect_left(self._bounds, seconds)] += 1
+
+    def flush(self) -> None:
+        """Move the tallies into prometheus-client (and, with several workers, into the shared files)."""
+        for (route, method, status), pending in self._pending_requests.items():
+            if pending.count:
+                self._requests.labels(route, method, str(status)).inc(pending.count)
+                _add(self._latency.labels(route, method), pending)
+        for protocol, pending in self._pending_model.items():
+            if pending.count:
+                _add(self._model.labels(self.model_name, protocol), pending)
 
     def render(self) -> tuple[bytes, str]:
-        """The exposition text and its content type."""
+        """The exposition text and its content type (this worker's tallies flushed first)."""
+        self.flush()
         if self._registry is not None:
             return generate_latest(self._registry), CONTENT_TYPE_LATEST
         from prometheus_client import multiprocess
@@ -79,6 +111,28 @@ class Metrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def _add(histogram: Histogram, pending: _Pending) -> None:
+    """Add tallied observations to one histogram child and reset the tally.
+
+    prometheus-client has no bulk ``observe``; its children keep one value per bucket (not
+    cumulative) plus a sum, which is what is added to here. Without those internals (a future
+    version), each observation is replayed at its bucket's upper bound instead.
+    """
+    buckets, total = getattr(histogram, "_buckets", None), getattr(histogram, "_sum", None)
+    if buckets is not None and total is not None and len(buckets) == len(pending.buckets):
+        for index, count in enumerate(pending.buckets):
+            if count:
+                buckets[index].inc(count)
+        total.inc(pending.total)
+    else:  # pragma: no cover - depends on the prometheus-client version
+        bounds = (*LATENCY_BUCKETS, LATENCY_BUCKETS[-1])
+        for index, count in enumerate(pending.buckets):
+            for _ in range(count):
+                histogram.observe(bounds[index])
+    pending.count, pending.total = 0, 0.0
+    pending.buckets[:] = [0] * len(pending.buckets)
 
 
 def register(app: "FastAPI", metrics: Metrics) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 
@@ -50,6 +51,13 @@ def test_metrics_add_up_across_workers(module_runtime, tmp_path) -> None:  # typ
         response = httpx.post(server.url + "/score", content=b"{}")
         pids.add(response.json()["pid"])
     assert len(pids) == 2, "both workers should have answered"
-    text = httpx.get(server.url + "/metrics").text
-    assert _sample(text, "shipyard_requests_total", route="/score", method="POST", status="200") == 40
+    deadline = time.monotonic() + 5  # each worker hands its tallies over every second
+    while True:
+        text = httpx.get(server.url + "/metrics").text
+        total = _sample(text, "shipyard_requests_total", route="/score", method="POST", status="200")
+        if total == 40 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert total == 40
     assert _sample(text, "shipyard_model_duration_seconds_count", protocol="score") == 40
+    assert _sample(text, "shipyard_request_duration_seconds_bucket", route="/score", le="+Inf") == 40
