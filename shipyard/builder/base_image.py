@@ -2,8 +2,8 @@
 
 ``debootstrap --variant=minbase`` installs Debian's own Python (3.11 in bookworm) with the venv
 module, pip and CA certificates into a folder; the folder is trimmed (documentation, manuals,
-locales, apt lists and caches) and imported into the Docker Engine with the ``ENV``/``CMD``/
-``LABEL`` changes a base image needs. Only a Debian mirror is required, and ``--mirror`` points
+locales, apt lists and caches) and turned into an image of the requested platform with the
+``ENV``/``CMD``/``LABEL`` settings a base image needs. Only a Debian mirror is required, and ``--mirror`` points
 that at an internal one. Foreign platforms (``linux/arm64``) work where qemu-user-static and
 binfmt-support are installed: debootstrap then runs the second stage under emulation.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -26,6 +27,7 @@ import docker
 
 from shipyard.builder._docker import docker_client
 from shipyard.builder.plan import BASE_PYTHON_LABEL
+from shipyard.builder.progress import BuildLog
 from shipyard.builder.support import DEBIAN_ARCH, check_platform
 from shipyard.errors import BuildError
 
@@ -83,6 +85,8 @@ def build_base_image(tag: str, *, platform: str = "linux/amd64", suite: str = DE
         DockerUnavailableError: no engine answers.
     """
     check_platform(platform)
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", suite):
+        raise BuildError(f"'{suite}' is not a Debian suite name (e.g. bookworm, trixie)")
     if os.geteuid() != 0:
         raise BuildError("building a base image runs debootstrap, which needs root (run it with sudo)")
     if shutil.which("debootstrap") is None:
@@ -158,26 +162,35 @@ def _python_version(rootfs: Path) -> str:
 
 
 def _import(client: docker.DockerClient, rootfs: Path, tag: str, *, platform: str, python: str, suite: str) -> str:
-    repository, _, version = tag.rpartition(":") if ":" in tag.rsplit("/", 1)[-1] else (tag, "", "latest")
-    changes = [
-        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "ENV LANG=C.UTF-8",
-        f"LABEL {BASE_PYTHON_LABEL}={python}",
-        f"LABEL dev.shipyard.base.suite={suite}",
-        f"LABEL org.opencontainers.image.description=\"Debian {suite} with Python {python}, made by shipyard base-image build\"",
-        'CMD ["python3"]',
-    ]
-    params = {"fromSrc": "-", "repo": repository, "tag": version, "changes": changes, "platform": platform}
-    with tempfile.TemporaryFile() as archive:
+    """Turn *rootfs* into an image of *platform*.
+
+    ``docker import`` would be the obvious tool, but the engine ignores its ``platform`` for
+    imported tarballs (a foreign rootfs came out labelled amd64), so the rootfs goes in through a
+    ``FROM scratch`` + ``ADD rootfs.tar /`` build, which records the platform it is given.
+    """
+    with tempfile.TemporaryDirectory(prefix="shipyard-base-context-") as temp:
+        context = Path(temp)
         excludes = ["./proc/*", "./sys/*", "./dev/*", "./run/*", "./tmp/*"]
-        subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", "-",
-                        *[f"--exclude={pattern}" for pattern in excludes], "."],
-                       stdout=archive, check=True)
-        archive.seek(0)
+        subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(context / "rootfs.tar"),
+                        *[f"--exclude={pattern}" for pattern in excludes], "."], check=True)
+        (context / "Dockerfile").write_text(_BASE_DOCKERFILE.format(label=BASE_PYTHON_LABEL, python=python, suite=suite))
+        log = BuildLog()
         try:
-            response = client.api._post(client.api._url("/images/create"), params=params, data=archive,
-                                        headers={"Content-Type": "application/tar"}, timeout=None)
-            client.api._raise_for_status(response)
+            for record in client.api.build(path=str(context), tag=tag, platform=platform, rm=True, forcerm=True,
+                                           decode=True):
+                log.feed(record)
         except docker.errors.APIError as exc:
-            raise BuildError(f"docker import of {tag} failed: {exc.explanation or exc}") from exc
+            raise BuildError(f"importing the root filesystem as {tag} failed: {exc.explanation or exc}") from exc
     return client.images.get(tag).id
+
+
+_BASE_DOCKERFILE = """\
+FROM scratch
+ADD rootfs.tar /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
+    LANG=C.UTF-8
+LABEL {label}="{python}" \\
+      dev.shipyard.base.suite="{suite}" \\
+      org.opencontainers.image.description="Debian {suite} with Python {python}, made by shipyard base-image build"
+CMD ["python3"]
+"""
