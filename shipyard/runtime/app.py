@@ -22,6 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shipyard import __version__
 from shipyard.errors import ModelLoadError
 from shipyard.runtime import azure_routes, health, metrics, v2_routes
+from shipyard.runtime.access_log import FLUSH_INTERVAL_S, AccessLog
+from shipyard.runtime.access_log import LOGGER_NAME as ACCESS_LOGGER
 from shipyard.runtime.auth import ApiKeyAuth
 from shipyard.runtime.dataplane import DataPlane
 from shipyard.runtime.middleware import Endpoint, RuntimeMiddleware
@@ -69,12 +71,15 @@ def create_app(
         The ASGI app; the model loads when its lifespan starts.
     """
     app_metrics = metrics.Metrics(settings.resolved_model_name)
+    access_log = None
+    if settings.access_log and logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
+        access_log = AccessLog(settings.log_format)
     dataplane = DataPlane(settings, scorer_factory=scorer_factory, observe_model_time=app_metrics.observe_model)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loading = asyncio.create_task(_load(dataplane, on_ready, on_load_failed))
-        flushing = asyncio.create_task(_flush_metrics(app_metrics))
+        flushing = asyncio.create_task(_flush_regularly(app_metrics, access_log))
         try:
             yield
         finally:
@@ -82,6 +87,8 @@ def create_app(
             flushing.cancel()
             await dataplane.close()
             app_metrics.flush()
+            if access_log is not None:
+                access_log.flush()
 
     app = RuntimeApp(
         title="Shipyard runtime", version=__version__, lifespan=lifespan,
@@ -111,7 +118,7 @@ def create_app(
         auth=ApiKeyAuth(settings.api_keys),
         metrics=app_metrics,
         max_body_bytes=settings.max_body_bytes,
-        access_log=settings.access_log,
+        access_log=access_log,
         dispatch=dispatch,
     )
     return app
@@ -133,11 +140,17 @@ async def _load(
         on_ready()
 
 
-async def _flush_metrics(app_metrics: metrics.Metrics, interval_s: float = 1.0) -> None:
-    """Hand request tallies to prometheus-client regularly (other workers' scrapes read them)."""
+async def _flush_regularly(app_metrics: metrics.Metrics, access_log: AccessLog | None) -> None:
+    """Write buffered access-log lines, and hand request tallies to prometheus-client every second
+    (where other workers' scrapes read them)."""
+    ticks = 0
     while True:
-        await asyncio.sleep(interval_s)
-        app_metrics.flush()
+        await asyncio.sleep(FLUSH_INTERVAL_S)
+        if access_log is not None:
+            access_log.flush()
+        ticks += 1
+        if ticks % 5 == 0:
+            app_metrics.flush()
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

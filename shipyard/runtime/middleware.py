@@ -22,12 +22,12 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard.runtime import limits, request_ids
+from shipyard.runtime.access_log import AccessLog
 from shipyard.runtime.auth import ApiKeyAuth
 from shipyard.runtime.metrics import Metrics
 from shipyard.runtime.responses import send_error
 
 logger = logging.getLogger(__name__)
-access_logger = logging.getLogger("shipyard.access")
 
 REQUEST_ID = contextvars.ContextVar("shipyard_request_id", default="-")
 """The current request's id, for log records (see :mod:`shipyard.runtime.logconfig`)."""
@@ -49,7 +49,7 @@ class RuntimeMiddleware:
         auth: ApiKeyAuth,
         metrics: Metrics,
         max_body_bytes: int,
-        access_log: bool,
+        access_log: AccessLog | None,
         dispatch: Callable[[Scope], Endpoint | None],
     ) -> None:
         self.app = app
@@ -116,9 +116,8 @@ class RuntimeMiddleware:
                 matched = scope.get("route")
                 route = getattr(matched, "path", UNMATCHED)
             self.metrics.observe_request(route, scope["method"], status, seconds)
-            if self.access_log:
-                access_logger.info('%s "%s %s" %d %.3fms %s', _client(scope), scope["method"], path, status,
-                                   seconds * 1000.0, ids.request_id)
+            if self.access_log is not None:
+                self.access_log.record(_client(scope), scope["method"], path, status, seconds, ids.request_id)
             REQUEST_ID.reset(token)
 
 

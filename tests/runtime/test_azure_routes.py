@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import httpx
@@ -87,10 +88,13 @@ def test_run_raising_is_a_500_with_the_request_id_and_the_server_keeps_serving(m
     body = response.json()
     assert body["request_id"] == "req-500" and "unexpected error occurred in scoring script" in body["message"]
     assert "ScriptFailure" not in response.text  # internals stay in the log...
+    time.sleep(0.5)  # access-log lines are written a few times a second
     records = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
     failure = next(record for record in records if record["level"] == "ERROR")
     assert failure["request_id"] == "req-500"  # ...with the traceback and the request id
     assert "ScriptFailure: cannot score 'boom'" in failure["exc_info"]
+    access = [r for r in records if r["logger"] == "shipyard.access" and r["request_id"] == "req-500"]
+    assert [(r["method"], r["path"], r["status"]) for r in access] == [("POST", "/score", 500)]
     assert httpx.get(server.url + "/").status_code == 200
     assert httpx.post(server.url + "/score", content=b"again").status_code == 500  # still answering
 
