@@ -61,8 +61,9 @@ def main() -> None:
                 handle.write(f"# edit {run}\n")
             result = build_image(load_spec(example), TAG, **options)
             rebuilds.append(result.duration_s)
+            rebuilt = [step.instruction[:60] for step in result.steps if not step.cached]
             print(f"rebuild after a one-line score.py change: {result.duration_s:.2f} s "
-                  f"({result.cached_steps}/{len(result.steps)} steps cached)")
+                  f"({result.cached_steps}/{len(result.steps)} steps cached; rebuilt: {rebuilt})")
 
         sizes = measure_sizes(client, TAG, args.base_image)
         print(f"sizes: {json.dumps(sizes)}")
