@@ -96,7 +96,7 @@ def base_image_build(
     extra_ca: Path | None = typer.Option(None, "--extra-ca", exists=True, dir_okay=False,
                                             help="PEM CA bundle to trust inside the image."),
 ) -> None:
-    """Make a Debian-based Python image locally (debootstrap + docker import); needs root."""
+    """Make a Debian-based Python image locally from Debian packages (debootstrap); needs root."""
     _show_logs(True)
     with console.status(f"debootstrap {suite} for {platform}..."):
         image = builder.build_base_image(tag, platform=platform, suite=suite, mirror=mirror, extra_ca=extra_ca)
