@@ -20,7 +20,7 @@ from shipyard.errors import ScoringError
 from shipyard.runtime import limits
 from shipyard.runtime.dataplane import DataPlane
 from shipyard.runtime.middleware import REQUEST_ID_KEY, ROUTE_KEY
-from shipyard.runtime.responses import error_response, json_response, send_body, send_error
+from shipyard.runtime.responses import error_response, json_response, send_body, send_error, start_message
 from shipyard.scoring.base import ScoreRequest, ScoreResponse
 
 logger = logging.getLogger(__name__)
@@ -41,12 +41,11 @@ class ScoreEndpoint:
         scope[ROUTE_KEY] = SCORE_PATH
         method = scope["method"]
         if method == "OPTIONS":
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-length", b"0"), *_ALLOW]})
+            await send(start_message(scope, 200, [(b"content-length", b"0"), *_ALLOW]))
             await send({"type": "http.response.body", "body": b""})
             return
         if method not in ("GET", "POST"):
-            await send_error(send, 405, f"method {method} is not allowed on /score; use POST or GET", _ALLOW)
+            await send_error(scope, send, 405, f"method {method} is not allowed on /score; use POST or GET", _ALLOW)
             return
         request_id = scope[REQUEST_ID_KEY]
         try:
@@ -63,7 +62,8 @@ class ScoreEndpoint:
         except ScoringError as exc:
             failed = exc.status_code >= 500
             extra = {"request_id": request_id} if failed else {}
-            await send_error(send, exc.status_code, str(exc), [(b"x-ms-run-function-failed", _FAILED[failed])], **extra)
+            await send_error(scope, send, exc.status_code, str(exc), [(b"x-ms-run-function-failed", _FAILED[failed])],
+                             **extra)
             return
         response = outcome.response
         headers = [
@@ -79,16 +79,15 @@ class ScoreEndpoint:
         if isinstance(response.body, str):
             response.body = response.body.encode()
         if isinstance(response.body, (bytes, bytearray, memoryview)):
-            await send_body(send, response.status_code, bytes(response.body), content_type, headers)
+            await send_body(scope, send, response.status_code, bytes(response.body), content_type, headers)
         else:
-            await self._stream(send, response, content_type, headers, request_id)
+            await self._stream(scope, send, response, content_type, headers, request_id)
 
-    async def _stream(self, send: Send, response: ScoreResponse, content_type: bytes,
+    async def _stream(self, scope: Scope, send: Send, response: ScoreResponse, content_type: bytes,
                       headers: list[tuple[bytes, bytes]], request_id: str) -> None:
         """Send an iterable body chunk by chunk; each chunk is produced on the scoring thread."""
         iterator = iter(response.body)  # type: ignore[arg-type]
-        await send({"type": "http.response.start", "status": response.status_code,
-                    "headers": [(b"content-type", content_type), *headers]})
+        await send(start_message(scope, response.status_code, [(b"content-type", content_type), *headers]))
         # An exception here (run()'s generator failed, or a chunk timed out) propagates: the
         # middleware logs it and the connection is closed mid-stream, so the client sees a cut body.
         while (chunk := await self.dataplane.next_chunk(iterator, request_id)) is not None:

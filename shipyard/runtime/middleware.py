@@ -25,7 +25,7 @@ from shipyard.runtime import limits, request_ids
 from shipyard.runtime.access_log import AccessLog
 from shipyard.runtime.auth import ApiKeyAuth
 from shipyard.runtime.metrics import Metrics
-from shipyard.runtime.responses import send_error
+from shipyard.runtime.responses import ID_HEADERS_KEY, STATUS_KEY, send_error, start_message
 
 logger = logging.getLogger(__name__)
 
@@ -80,37 +80,31 @@ class RuntimeMiddleware:
                 trace = value
         ids = request_ids.resolve(rid, legacy, client, trace)
         scope[REQUEST_ID_KEY] = ids.request_id
+        scope[ID_HEADERS_KEY] = ids.headers
         token = REQUEST_ID.set(ids.request_id)
-        id_headers = ids.headers
-        status = 500
-        started = False
-
-        async def send_with_ids(message: Message) -> None:
-            nonlocal status, started
-            if message["type"] == "http.response.start":
-                status, started = message["status"], True
-                message = {**message, "headers": [*message.get("headers", ()), *id_headers]}
-            await send(message)
-
         path = scope["path"]
         try:
             denied = None if ids.error else self.auth.check(path, authorization)
             if ids.error:
-                await send_error(send_with_ids, 431, ids.error)
+                await send_error(scope, send, 431, ids.error)
             elif denied is not None:
-                await send_error(send_with_ids, 401, denied[0], [(b"www-authenticate", denied[1])])
+                await send_error(scope, send, 401, denied[0], [(b"www-authenticate", denied[1])])
             elif (rejected := limits.check_content_length(length, self.max_body_bytes)) is not None:
-                await send_error(send_with_ids, *rejected)
+                await send_error(scope, send, *rejected)
             else:
                 endpoint = self.dispatch(scope)
-                await (endpoint or self.app)(scope, receive, send_with_ids)
+                if endpoint is not None:  # raw endpoints add the id headers themselves
+                    await endpoint(scope, receive, send)
+                else:
+                    await self.app(scope, receive, _with_ids(scope, send))
         except Exception:  # noqa: BLE001 - the server keeps serving; the traceback goes to the log
             logger.exception("unhandled error answering %s %s (request %s)", scope["method"], path, ids.request_id)
-            if not started:
-                await send_error(send_with_ids, 500, "internal server error; see the server log",
+            if STATUS_KEY not in scope:
+                await send_error(scope, send, 500, "internal server error; see the server log",
                                  request_id=ids.request_id)
         finally:
             seconds = time.perf_counter() - start
+            status = scope.get(STATUS_KEY, 500)
             route = scope.get(ROUTE_KEY)
             if route is None:
                 matched = scope.get("route")
@@ -119,6 +113,17 @@ class RuntimeMiddleware:
             if self.access_log is not None:
                 self.access_log.record(_client(scope), scope["method"], path, status, seconds, ids.request_id)
             REQUEST_ID.reset(token)
+
+
+def _with_ids(scope: Scope, send: Send) -> Send:
+    """*send* for the FastAPI app: its responses get the id headers and their status recorded."""
+
+    async def send_with_ids(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = start_message(scope, message["status"], [*message.get("headers", ())])
+        await send(message)
+
+    return send_with_ids
 
 
 def _client(scope: Scope) -> str:

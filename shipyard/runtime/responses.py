@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from starlette.responses import Response
-from starlette.types import Send
+from starlette.types import Message, Scope, Send
 
 from shipyard.runtime import jsonfast
 
@@ -21,21 +21,37 @@ def error_document(message: str, **extra: Any) -> dict[str, Any]:
     return {"error": message, "message": message, **extra}
 
 
+ID_HEADERS_KEY = "shipyard.id_headers"  # scope key: the request-id headers every answer carries
+STATUS_KEY = "shipyard.status"  # scope key: the status a raw endpoint answered (for metrics and logs)
+
+
+def start_message(scope: Scope, status: int, headers: list[tuple[bytes, bytes]]) -> Message:
+    """The ``http.response.start`` of a raw endpoint: adds the request-id headers, records the status.
+
+    Raw endpoints (and :class:`~shipyard.runtime.middleware.RuntimeMiddleware` itself) answer
+    through this instead of through a wrapped ``send``: one less coroutine layer per message.
+    """
+    scope[STATUS_KEY] = status
+    headers.extend(scope[ID_HEADERS_KEY])
+    return {"type": "http.response.start", "status": status, "headers": headers}
+
+
 async def send_body(
-    send: Send, status: int, body: bytes, content_type: bytes = JSON, headers: Iterable[tuple[bytes, bytes]] = ()
+    scope: Scope, send: Send, status: int, body: bytes, content_type: bytes = JSON,
+    headers: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
     """Send a complete response from a raw ASGI endpoint."""
     raw = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *headers]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send(start_message(scope, status, raw))
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send: Send, status: int, message: str, headers: Iterable[tuple[bytes, bytes]] = (),
-                     **extra: Any) -> None:
+async def send_error(scope: Scope, send: Send, status: int, message: str,
+                     headers: Iterable[tuple[bytes, bytes]] = (), **extra: Any) -> None:
     """Send an error body; a 503 (model not loaded yet) tells clients when to retry."""
     if status == 503:
         headers = [*headers, (b"retry-after", b"1")]
-    await send_body(send, status, jsonfast.dumps(error_document(message, **extra)), headers=headers)
+    await send_body(scope, send, status, jsonfast.dumps(error_document(message, **extra)), headers=headers)
 
 
 def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

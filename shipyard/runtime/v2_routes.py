@@ -43,7 +43,7 @@ class InferEndpoint:
         name, _, version = scope["path"][len(MODELS_PREFIX):-len(INFER_SUFFIX)].partition("/versions/")
         scope[ROUTE_KEY] = _VERSIONED_ROUTE if version else _ROUTE
         if scope["method"] != "POST":
-            await send_error(send, 405, "infer takes POST", [(b"allow", b"POST")])
+            await send_error(scope, send, 405, "infer takes POST", [(b"allow", b"POST")])
             return
         request_id = scope[REQUEST_ID_KEY]
         header_length = encoding = None
@@ -61,12 +61,12 @@ class InferEndpoint:
             )
         except ScoringError as exc:
             extra = {"request_id": request_id} if exc.status_code >= 500 else {}
-            await send_error(send, exc.status_code, str(exc), **extra)
+            await send_error(scope, send, exc.status_code, str(exc), **extra)
             return
         if response_header_length is None:
-            await send_body(send, 200, payload)
+            await send_body(scope, send, 200, payload)
         else:
-            await send_body(send, 200, payload, b"application/octet-stream",
+            await send_body(scope, send, 200, payload, b"application/octet-stream",
                             [(HEADER_LENGTH, str(response_header_length).encode())])
 
     def _decompress(self, body: bytes, encoding: bytes) -> bytes:
