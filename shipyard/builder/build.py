@@ -61,7 +61,8 @@ class BuildResult:
 
 def build_image(spec: DeploymentSpec, tag: str, *, base_image: str | None = None, platform: str | None = None,
                 extra_ca: Path | None = None, push: bool = False, no_cache: bool = False, pull: bool = False,
-                progress: ProgressCallback | None = None, client: docker.DockerClient | None = None) -> BuildResult:
+                progress: ProgressCallback | None = None, client: docker.DockerClient | None = None,
+                runtime_wheel: Path | None = None) -> BuildResult:
     """Build the image for *spec* and tag it *tag*; optionally push it.
 
     Args:
@@ -75,6 +76,7 @@ def build_image(spec: DeploymentSpec, tag: str, *, base_image: str | None = None
         pull: pull a newer base image first.
         progress: called with each :class:`BuildEvent` (step, cached, running, output, done).
         client: a Docker SDK client (default: ``DOCKER_HOST`` or the local socket).
+        runtime_wheel: install this Shipyard wheel instead of one packed from the running installation.
 
     Raises:
         SpecError: invalid spec, environment, or a base image with the wrong Python.
@@ -85,7 +87,7 @@ def build_image(spec: DeploymentSpec, tag: str, *, base_image: str | None = None
     plan = plan_build(spec, base_image=base_image, platform=platform, extra_ca=extra_ca)
     client = client or docker_client()
     _check_base_image(client, plan, pull=pull)
-    context = build_context(plan)
+    context = build_context(plan, runtime_wheel=runtime_wheel)
     log = BuildLog(progress=progress, origins=plan.environment.origins)
     started = time.monotonic()
     logger.info("building %s from %s on %s", tag, plan.base_image, platform or "the engine's platform")

@@ -24,7 +24,6 @@ import logging
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -32,7 +31,7 @@ from typing import IO
 from shipyard.builder.plan import BuildPlan, plan_build
 from shipyard.builder.render import render_dockerfile
 from shipyard.builder.spec import DeploymentSpec
-from shipyard.builder.wheel import build_runtime_wheel
+from shipyard.builder.wheel import build_runtime_wheel, load_wheel
 from shipyard.errors import BuildError
 
 logger = logging.getLogger(__name__)
@@ -111,20 +110,21 @@ class BuildContext:
 
 def build_context(spec_or_plan: DeploymentSpec | BuildPlan, *, base_image: str | None = None,
                   platform: str | None = None, extra_ca: Path | None = None,
-                  wheel_factory: Callable[[], object] = build_runtime_wheel) -> BuildContext:
+                  runtime_wheel: Path | None = None) -> BuildContext:
     """Assemble the Dockerfile and every file it copies.
 
     Args:
         spec_or_plan: a validated spec (planned here with the options below) or a ready plan.
         base_image, platform, extra_ca: as for :func:`shipyard.builder.plan.plan_build`.
-        wheel_factory: makes Shipyard's runtime wheel (tests may pass a prepared one).
+        runtime_wheel: a Shipyard wheel file to install instead of one packed from this installation
+            (a released wheel, or one kept fixed across several builds).
 
     Raises:
         SpecError: from planning, when the spec or environment is invalid.
     """
     plan = spec_or_plan if isinstance(spec_or_plan, BuildPlan) else plan_build(
         spec_or_plan, base_image=base_image, platform=platform, extra_ca=extra_ca)
-    wheel = wheel_factory()
+    wheel = load_wheel(runtime_wheel) if runtime_wheel is not None else build_runtime_wheel()
     context = BuildContext(plan=plan, dockerfile=render_dockerfile(plan, wheel_filename=wheel.filename))
     context.add_bytes("Dockerfile", context.dockerfile)
     context.add_bytes(".shipyard/build/pip.conf", _pip_conf(plan))

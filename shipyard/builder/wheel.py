@@ -21,6 +21,7 @@ from pathlib import Path
 
 import shipyard
 from shipyard.builder.support import runtime_requirements
+from shipyard.errors import BuildError
 
 #: Package data shipped in the wheel, as in pyproject.toml's [tool.setuptools.package-data].
 _INCLUDED_SUFFIXES = (".py", ".j2", ".txt", ".json", ".sh", ".typed")
@@ -77,3 +78,15 @@ def _metadata(version: str) -> str:
 
 def _digest(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def load_wheel(path: Path) -> Wheel:
+    """A Shipyard wheel from a file (a release, or one built earlier with :func:`build_runtime_wheel`).
+
+    Raises:
+        BuildError: the file is missing or is not a Shipyard wheel.
+    """
+    path = Path(path)
+    if not path.is_file() or not path.name.startswith("shipyard-") or path.suffix != ".whl":
+        raise BuildError(f"'{path}' is not a Shipyard wheel file (expected shipyard-<version>-py3-none-any.whl)")
+    return Wheel(filename=path.name, data=path.read_bytes())

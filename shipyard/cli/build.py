@@ -51,12 +51,15 @@ def build_image(
     no_cache: bool = typer.Option(False, "--no-cache", help="Ignore the layer cache."),
     pull: bool = typer.Option(False, "--pull", help="Pull a newer base image first."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every line of the build output."),
+    runtime_wheel: Path | None = typer.Option(None, "--runtime-wheel", exists=True, dir_okay=False,
+                                              help="Install this Shipyard wheel instead of this installation."),
 ) -> None:
     """Build an image from a deployment spec on the Docker Engine (DOCKER_HOST or the local socket)."""
     _show_logs(verbose)
     loaded = builder.load_spec(spec)
     if export is not None:
-        folder = builder.export_context(loaded, export, base_image=base_image, platform=platform, extra_ca=extra_ca)
+        folder = builder.export_context(loaded, export, base_image=base_image, platform=platform, extra_ca=extra_ca,
+                                        runtime_wheel=runtime_wheel)
         console.print(f"wrote the Dockerfile and build context to {folder}")
         console.print(f"build it with: docker build -t {tag or loaded.name + ':latest'} {folder}")
         return
@@ -65,7 +68,8 @@ def build_image(
                                  param_hint="--tag")
     printer = _ProgressPrinter(verbose=verbose)
     result = builder.build_image(loaded, tag, base_image=base_image, platform=platform, extra_ca=extra_ca,
-                                 push=push, no_cache=no_cache, pull=pull, progress=printer)
+                                 push=push, no_cache=no_cache, pull=pull, progress=printer,
+                                 runtime_wheel=runtime_wheel)
     printer.finish()
     console.print(f"[green]built[/] {result.tag} ({result.image_id[:19]}) in {result.duration_s:.1f} s, "
                   f"{result.cached_steps}/{len(result.steps)} steps from cache")

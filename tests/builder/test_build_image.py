@@ -68,7 +68,7 @@ def test_build_only_settings_leave_no_trace_in_the_image(example_build, docker_c
 
 
 def test_editing_score_py_rebuilds_only_the_last_layers(example_build, example_dir, docker_base_image,
-                                                         host_ca_bundle, docker_client, tmp_path):
+                                                         host_ca_bundle, docker_client, runtime_wheel, tmp_path):
     edited = tmp_path / "iris"
     shutil.copytree(example_dir, edited)
     with (edited / "score.py").open("a") as handle:
@@ -76,7 +76,7 @@ def test_editing_score_py_rebuilds_only_the_last_layers(example_build, example_d
     tag = "shipyard-test-iris:edited"
     try:
         result = build_image(load_spec(edited), tag, base_image=docker_base_image, extra_ca=host_ca_bundle,
-                             client=docker_client)
+                             client=docker_client, runtime_wheel=runtime_wheel)
         assert result.step("RUN pip install -r requirements.txt").cached
         assert result.step("COPY --from=builder /opt/venv").cached
         assert result.step("COPY model/").cached
@@ -90,9 +90,9 @@ def test_editing_score_py_rebuilds_only_the_last_layers(example_build, example_d
 
 
 def test_building_an_unchanged_spec_again_gives_the_same_image(example_build, example_dir, docker_base_image,
-                                                               host_ca_bundle, docker_client):
+                                                               host_ca_bundle, docker_client, runtime_wheel):
     again = build_image(load_spec(example_dir), "shipyard-test-iris:again", base_image=docker_base_image,
-                        extra_ca=host_ca_bundle, client=docker_client)
+                        extra_ca=host_ca_bundle, client=docker_client, runtime_wheel=runtime_wheel)
     try:
         assert again.image_id == example_build.image_id
         assert all(step.cached for step in again.steps if not step.instruction.startswith("FROM"))

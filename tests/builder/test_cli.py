@@ -47,9 +47,11 @@ def test_a_bad_spec_exits_with_the_spec_error_code(tmp_path):
 @pytest.mark.docker
 @pytest.mark.slow
 def test_build_image_shows_progress_and_pushes_to_a_registry(example_build, example_dir, docker_base_image,
-                                                             host_ca_bundle, docker_client, local_registry):
+                                                             host_ca_bundle, docker_client, runtime_wheel,
+                                                             local_registry):
     tag = f"{local_registry}/iris:cli"
-    command = ["shipyard", "build-image", str(example_dir), "--tag", tag, "--base-image", docker_base_image, "--push"]
+    command = ["shipyard", "build-image", str(example_dir), "--tag", tag, "--base-image", docker_base_image, "--push",
+               "--runtime-wheel", str(runtime_wheel)]
     if host_ca_bundle:
         command += ["--extra-ca", str(host_ca_bundle)]
     try:
