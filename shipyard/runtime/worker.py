@@ -8,6 +8,7 @@ watches workers, and starts fast.
 from __future__ import annotations
 
 import contextlib
+import gc
 import signal
 import socket
 import threading
@@ -55,7 +56,14 @@ def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callabl
         if server is not None:
             server.should_exit = True
 
-    app = create_app(settings, on_ready=on_ready, on_load_failed=load_failed)
+    def ready() -> None:
+        # Everything alive now (modules, the model) lives as long as the process: keep it out of
+        # the garbage collector's full scans, which otherwise grow with the model's object graph.
+        gc.freeze()
+        if on_ready is not None:
+            on_ready()
+
+    app = create_app(settings, on_ready=ready, on_load_failed=load_failed)
     config = uvicorn.Config(
         app,
         loop="auto",  # uvloop when installed
