@@ -33,7 +33,8 @@ def serve(
     log_format: str = typer.Option(None, "--log-format", help=_help("log_format")),
 ) -> None:
     """Serve a model (score.py or a .onnx file) over HTTP until Ctrl-C or SIGTERM."""
-    from shipyard.runtime import load_settings, serve as run_server
+    from shipyard.runtime import load_settings
+    from shipyard.runtime import serve as run_server
     from shipyard.runtime.logconfig import configure_logging
 
     settings = load_settings(

@@ -18,7 +18,6 @@ import enum
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,17 +25,15 @@ from typing import Any, TypeVar
 
 from shipyard import __version__
 from shipyard.errors import (
-    BadRequestError,
     ModelLoadError,
     ModelNotFoundError,
     ModelNotReadyError,
     ScoringError,
-    ScoringTimeoutError,
 )
-from shipyard.runtime import v2codec
-from shipyard.runtime.executor import Job, ScoringExecutor
+from shipyard.runtime import v2checks, v2codec
+from shipyard.runtime.executor import ModelRunner
 from shipyard.runtime.settings import RuntimeSettings
-from shipyard.scoring.base import InferRequest, ModelInfo, ModelMetadata, Scorer, ScoreRequest, ScoreResponse
+from shipyard.scoring.base import ModelInfo, ModelMetadata, Scorer, ScoreRequest, ScoreResponse
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,12 +100,11 @@ class DataPlane:
         self.load_error: BaseException | None = None
         self._factory = scorer_factory or _default_factory
         self._observe = observe_model_time or (lambda protocol, seconds: None)
-        self._executor = ScoringExecutor(settings.scoring_threads)
+        self._runner = ModelRunner(settings.scoring_threads, settings.request_timeout_s)
         self._scorer: Scorer | None = None
         self._metadata: ModelMetadata | None = None
         self._metadata_doc: dict[str, Any] = {}
         self._swaggers: dict[str, dict[str, Any] | None] = {}
-        self._deadlines = _Deadlines()
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def load(self) -> None:
@@ -120,7 +116,7 @@ class DataPlane:
         started = time.perf_counter()
         os.environ.setdefault("AZUREML_MODEL_DIR", str(self.info.model_dir.resolve()))
         try:
-            self._scorer, self._metadata = await self._call(self._load_sync, None, timeout=None)
+            self._scorer, self._metadata = await self._runner.call(self._load_sync, None, timeout=None)
         except asyncio.CancelledError:  # shutting down while init() runs: not a load failure
             self.state = ModelState.STOPPED
             raise
@@ -129,7 +125,7 @@ class DataPlane:
             if isinstance(exc, ModelLoadError):
                 raise
             raise ModelLoadError(f"loading model '{self.model_name}' failed: {type(exc).__name__}: {exc}") from exc
-        self._metadata_doc = self._describe(self._metadata)
+        self._metadata_doc = v2checks.describe(self._metadata, self.model_name, self.model_version)
         self.state = ModelState.READY
         logger.info("Model '%s' version %s ready in %.2f s", self.model_name, self.model_version,
                     time.perf_counter() - started)
@@ -145,10 +141,10 @@ class DataPlane:
         self.state = ModelState.STOPPED
         if scorer is not None:
             try:
-                await self._call(lambda _: scorer.close(), None, timeout=self.settings.request_timeout_s)
-            except Exception:  # noqa: BLE001 - shutting down anyway
+                await self._runner.call(lambda _: scorer.close(), None, timeout=self.settings.request_timeout_s)
+            except Exception:
                 logger.exception("close() of model '%s' failed", self.model_name)
-        self._executor.shutdown(timeout=1.0)
+        self._runner.shutdown(timeout=1.0)
 
     @property
     def ready(self) -> bool:
@@ -176,7 +172,7 @@ class DataPlane:
 
     async def next_chunk(self, iterator: Any, request_id: str) -> bytes | None:
         """The next chunk of a streamed ``/score`` body, produced on the scoring thread; None at the end."""
-        chunk = await self._call(_next_or_end, iterator, timeout=self.settings.request_timeout_s)
+        chunk = await self._runner.call(_next_or_end, iterator, timeout=self.settings.request_timeout_s)
         if chunk is _END:
             return None
         return chunk.encode() if isinstance(chunk, str) else bytes(chunk)
@@ -230,7 +226,7 @@ class DataPlane:
         self.check_model(name, version)
         scorer = self._require_scorer()
         request, wants_binary = v2codec.decode_request(body, header_length)
-        self._check_inputs(request)
+        v2checks.check_request(request, self._metadata, self.model_name)
         timeout = self.settings.request_timeout_s
         client_timeout = request.parameters.get("timeout")  # tritonclient: microseconds
         if isinstance(client_timeout, (int, float)) and not isinstance(client_timeout, bool) and client_timeout > 0:
@@ -248,56 +244,6 @@ class DataPlane:
             response, model_name=self.model_name, model_version=self.model_version, wants_binary=wants_binary
         )
 
-    def _check_inputs(self, request: InferRequest) -> None:
-        """Reject inputs the model's metadata rules out, naming the tensor (only when it declares them).
-
-        Missing inputs are left to the scorer: an entry script's inputs may have defaults.
-        """
-        metadata = self._metadata
-        if metadata is None:
-            return
-        if metadata.inputs:
-            specs = {spec.name: spec for spec in metadata.inputs}
-            for tensor in request.inputs:
-                spec = specs.get(tensor.name)
-                if spec is None:
-                    raise BadRequestError(
-                        f"unknown input '{tensor.name}'; model '{self.model_name}' takes {', '.join(specs)}"
-                    )
-                datatype = v2codec.datatype_of(tensor.data, tensor.name)
-                if datatype != spec.datatype:
-                    raise BadRequestError(
-                        f"input '{tensor.name}' has datatype {datatype} but the model expects {spec.datatype}"
-                    )
-                shape = tensor.data.shape
-                if len(shape) != len(spec.shape) or any(want not in (-1, got) for want, got in zip(spec.shape, shape)):
-                    raise BadRequestError(
-                        f"input '{tensor.name}' has shape {list(shape)} but the model expects {list(spec.shape)} "
-                        "(-1 is any size)"
-                    )
-        if metadata.outputs and request.requested_outputs:
-            known = {spec.name for spec in metadata.outputs}
-            for name in request.requested_outputs:
-                if name not in known:
-                    raise BadRequestError(
-                        f"unknown output '{name}'; model '{self.model_name}' produces {', '.join(sorted(known))}"
-                    )
-
-    def _describe(self, metadata: ModelMetadata) -> dict[str, Any]:
-        def tensors(specs: tuple) -> list[dict[str, Any]]:
-            return [{"name": s.name, "datatype": s.datatype, "shape": list(s.shape)} for s in specs]
-
-        document = {
-            "name": self.model_name,
-            "versions": [self.model_version],
-            "platform": metadata.platform,
-            "inputs": tensors(metadata.inputs),
-            "outputs": tensors(metadata.outputs),
-        }
-        if metadata.extra:  # the V2 spec's optional "parameters": execution providers, device...
-            document["parameters"] = dict(metadata.extra)
-        return document
-
     # -- running user code -----------------------------------------------------------------------
     async def _timed(
         self, fn: Callable[[Any], T], argument: Any, protocol: str, request_id: str, timeout: float | None = None
@@ -313,7 +259,7 @@ class DataPlane:
                 clock.append(time.perf_counter() - start)
 
         try:
-            result = await self._call(run, argument, timeout=timeout or self.settings.request_timeout_s)
+            result = await self._runner.call(run, argument, timeout=timeout or self.settings.request_timeout_s)
         except ScoringError:
             raise
         except Exception as exc:
@@ -325,67 +271,9 @@ class DataPlane:
                 self._observe(protocol, clock[0])
         return result, clock[0]
 
-    async def _call(self, fn: Callable[[Any], T], argument: Any, *, timeout: float | None) -> T:
-        """Run ``fn(argument)`` on the scoring thread; 504 after *timeout* seconds (the thread runs on)."""
-        job, waiter = self._executor.submit(fn, argument)
-        timer = None
-        if timeout == self.settings.request_timeout_s:
-            self._deadlines.watch(job, timeout)
-        elif timeout is not None:
-            timer = job.loop.call_later(timeout, _expire, job, timeout)
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            job.cancelled = True
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-
-
-class _Deadlines:
-    """Expires jobs that all share one timeout, with one periodic check instead of a timer each.
-
-    Jobs are watched in submission order with the same timeout, so their deadlines are ordered:
-    each check pops finished and expired jobs from the front. A timeout fires at most
-    ``CHECK_INTERVAL_S`` late, which does not matter at the scale of request timeouts.
-    """
-
-    CHECK_INTERVAL_S = 0.05
-
-    def __init__(self) -> None:
-        self._jobs: deque[tuple[float, Job, float]] = deque()
-        self._check: asyncio.TimerHandle | None = None
-
-    def watch(self, job: Job, timeout: float) -> None:
-        self._jobs.append((job.loop.time() + timeout, job, timeout))
-        if self._check is None:
-            self._check = job.loop.call_later(min(self.CHECK_INTERVAL_S, timeout), self._sweep, job.loop)
-
-    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        now, jobs = loop.time(), self._jobs
-        while jobs and (jobs[0][1].waiter.done() or jobs[0][0] <= now):
-            _, job, timeout = jobs.popleft()
-            _expire(job, timeout)
-        if len(jobs) > 10_000:  # finished jobs queued behind a slow one: drop them
-            self._jobs = jobs = deque(item for item in jobs if not item[1].waiter.done())
-        self._check = loop.call_later(self.CHECK_INTERVAL_S, self._sweep, loop) if jobs else None
-
 
 _END = object()
 
 
 def _next_or_end(iterator: Any) -> Any:
     return next(iterator, _END)
-
-
-def _expire(job: Job, timeout: float) -> None:
-    if job.waiter.done():
-        return
-    job.cancelled = True  # only skips the call while it is still queued
-    job.waiter.set_exception(
-        ScoringTimeoutError(
-            f"scoring did not finish within the {timeout:g} s request timeout (SHIPYARD_REQUEST_TIMEOUT_S "
-            "or --request-timeout); the model may still be busy with it"
-        )
-    )

@@ -20,9 +20,13 @@ import contextvars
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from shipyard.errors import ScoringTimeoutError
+
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 _STOP = object()
 
@@ -30,7 +34,7 @@ _STOP = object()
 class Job:
     """One queued call. ``cancelled`` is set by the event loop; it only skips a call not yet started."""
 
-    __slots__ = ("fn", "argument", "context", "loop", "waiter", "cancelled")
+    __slots__ = ("argument", "cancelled", "context", "fn", "loop", "waiter")
 
     def __init__(self, fn: Callable[[Any], Any], argument: Any, loop: asyncio.AbstractEventLoop,
                  waiter: asyncio.Future[Any]) -> None:
@@ -101,3 +105,78 @@ def _settle(waiter: asyncio.Future[Any], result: Any, error: BaseException | Non
         wrapped.__cause__ = error
         error = wrapped
     waiter.set_exception(error)
+
+
+class ModelRunner:
+    """Runs calls on a :class:`ScoringExecutor` with a timeout: ``await runner.call(fn, argument)``."""
+
+    def __init__(self, threads: int, default_timeout: float) -> None:
+        self._executor = ScoringExecutor(threads)
+        self._default_timeout = default_timeout
+        self._deadlines = _Deadlines()
+
+    async def call(self, fn: Callable[[Any], T], argument: Any, *, timeout: float | None) -> T:
+        """``fn(argument)`` on a scoring thread.
+
+        Raises:
+            ScoringTimeoutError: still running after *timeout* seconds (the thread runs on; its
+                result is dropped). ``None``: no timeout.
+        """
+        job, waiter = self._executor.submit(fn, argument)
+        timer = None
+        if timeout == self._default_timeout:
+            self._deadlines.watch(job, timeout)
+        elif timeout is not None:
+            timer = job.loop.call_later(timeout, _expire, job, timeout)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            job.cancelled = True
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def shutdown(self, timeout: float) -> None:
+        self._executor.shutdown(timeout)
+
+
+class _Deadlines:
+    """Expires jobs that all share one timeout, with one periodic check instead of a timer each.
+
+    Jobs are watched in submission order with the same timeout, so their deadlines are ordered:
+    each check pops finished and expired jobs from the front. A timeout fires at most
+    ``CHECK_INTERVAL_S`` late, which does not matter at the scale of request timeouts.
+    """
+
+    CHECK_INTERVAL_S = 0.05
+
+    def __init__(self) -> None:
+        self._jobs: deque[tuple[float, Job, float]] = deque()
+        self._check: asyncio.TimerHandle | None = None
+
+    def watch(self, job: Job, timeout: float) -> None:
+        self._jobs.append((job.loop.time() + timeout, job, timeout))
+        if self._check is None:
+            self._check = job.loop.call_later(min(self.CHECK_INTERVAL_S, timeout), self._sweep, job.loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now, jobs = loop.time(), self._jobs
+        while jobs and (jobs[0][1].waiter.done() or jobs[0][0] <= now):
+            _, job, timeout = jobs.popleft()
+            _expire(job, timeout)
+        if len(jobs) > 10_000:  # finished jobs queued behind a slow one: drop them
+            self._jobs = jobs = deque(item for item in jobs if not item[1].waiter.done())
+        self._check = loop.call_later(self.CHECK_INTERVAL_S, self._sweep, loop) if jobs else None
+
+
+def _expire(job: Job, timeout: float) -> None:
+    if job.waiter.done():
+        return
+    job.cancelled = True  # only skips the call while it is still queued
+    job.waiter.set_exception(
+        ScoringTimeoutError(
+            f"scoring did not finish within the {timeout:g} s request timeout (SHIPYARD_REQUEST_TIMEOUT_S "
+            "or --request-timeout); the model may still be busy with it"
+        )
+    )

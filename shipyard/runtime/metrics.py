@@ -31,7 +31,7 @@ _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"
 class _Pending:
     """Observations of one series not yet handed to prometheus-client."""
 
-    __slots__ = ("count", "total", "buckets")
+    __slots__ = ("buckets", "count", "total")
 
     def __init__(self, buckets: int) -> None:
         self.count, self.total, self.buckets = 0, 0.0, [0] * buckets
@@ -135,7 +135,7 @@ def _add(histogram: Histogram, pending: _Pending) -> None:
     pending.buckets[:] = [0] * len(pending.buckets)
 
 
-def register(app: "FastAPI", metrics: Metrics) -> None:
+def register(app: FastAPI, metrics: Metrics) -> None:
     """Add ``GET /metrics`` (Prometheus text format) to *app*."""
     from starlette.responses import Response
 

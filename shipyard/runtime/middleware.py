@@ -97,7 +97,7 @@ class RuntimeMiddleware:
                     await endpoint(scope, receive, send)
                 else:
                     await self.app(scope, receive, _with_ids(scope, send))
-        except Exception:  # noqa: BLE001 - the server keeps serving; the traceback goes to the log
+        except Exception:
             logger.exception("unhandled error answering %s %s (request %s)", scope["method"], path, ids.request_id)
             if STATUS_KEY not in scope:
                 await send_error(scope, send, 500, "internal server error; see the server log",

@@ -11,12 +11,10 @@ container started the Azure way behaves the same. When both are set, the Shipyar
 from __future__ import annotations
 
 from pathlib import Path
-
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 DEFAULT_PORT = 5001  # the port Azure ML images listen on; users' clients and probes expect it
 
