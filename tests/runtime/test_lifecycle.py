@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 import threading
 import time
@@ -92,11 +93,13 @@ def test_readiness_waits_for_init_while_liveness_answers(start_runtime, pid_dir:
 
 
 def test_a_taken_port_is_a_clear_error(start_runtime) -> None:  # type: ignore[no-untyped-def]
-    first = start_runtime(entry_script=SCRIPTS / "echo_score.py")
-    second = start_runtime(entry_script=SCRIPTS / "echo_score.py", wait=False,
-                           env={"SHIPYARD_PORT": str(first.port)})
-    assert second.wait_exit() == 8
-    assert f"cannot listen on 127.0.0.1:{first.port}" in second.log()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = start_runtime(entry_script=SCRIPTS / "echo_score.py", wait=False, env={"SHIPYARD_PORT": str(port)})
+        assert server.wait_exit() == 8
+    assert f"cannot listen on 127.0.0.1:{port}" in server.log()
 
 
 def test_shipyard_serve_command(start_runtime, model_folder: Path) -> None:  # type: ignore[no-untyped-def]

@@ -144,3 +144,13 @@ def test_gzip_compressed_requests_are_accepted(onnx_server: RunningServer) -> No
 def test_a_model_without_swagger_answers_404_json(onnx_server: RunningServer) -> None:
     response = httpx.get(onnx_server.url + "/swagger.json")
     assert response.status_code == 404 and "has no swagger document" in response.json()["message"]
+
+
+def test_tritonclient_against_an_azure_entry_script(module_runtime) -> None:  # type: ignore[no-untyped-def]
+    server = module_runtime("v2_sum_score.py", env={"SHIPYARD_MODEL_NAME": "summer"})
+    client = triton.InferenceServerClient(server.address)
+    assert client.is_model_ready("summer")
+    rows = triton.InferInput("rows", [2, 2], "FP64")
+    rows.set_data_from_numpy(np.array([[1.0, 2.0], [3.0, 4.5]]))  # run() reads json.loads(raw)["data"]
+    result = client.infer("summer", [rows])
+    assert result.as_numpy("row_sum").tolist() == [3.0, 7.5]
