@@ -18,7 +18,7 @@ import json
 import shlex
 from functools import cache
 
-from jinja2 import PackageLoader, StrictUndefined
+from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict
 
@@ -123,4 +123,11 @@ def render_dockerfile(plan: BuildPlan | DeploymentSpec, *, wheel_filename: str |
     if isinstance(plan, DeploymentSpec):
         plan = plan_build(plan)
     context = DockerfileContext.from_plan(plan, wheel_filename=wheel_filename or runtime_wheel_filename())
-    return template_environment().get_template(template or plan.template).render(**context.model_dump())
+    environment = template_environment()
+    user_template = plan.spec.build.dockerfile_template
+    if user_template is not None and template is None:
+        # The user's folder first, Shipyard's templates behind it: {% extends "base.Dockerfile.j2" %} works.
+        environment = environment.overlay(loader=ChoiceLoader([FileSystemLoader(user_template.parent),
+                                                               environment.loader]))
+        template = user_template.name
+    return environment.get_template(template or plan.template).render(**context.model_dump())

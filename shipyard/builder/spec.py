@@ -120,6 +120,9 @@ class BuildSettings(_Section):
     system_packages: list[AptPackage] = Field(
         default_factory=list, description="Debian packages needed only to install the Python dependencies "
                                           "(compilers, headers); installed in the builder stage only.")
+    dockerfile_template: SpecFile | None = Field(
+        default=None, description="Your Jinja template extending 'base.Dockerfile.j2' (or 'cuda.Dockerfile.j2') "
+                                  "and overriding its blocks: builder_steps, final_steps, system_packages.")
 
 
 class GpuSettings(_Section):

@@ -33,9 +33,11 @@ def register(app: typer.Typer) -> None:
 
 
 _SPEC = typer.Argument(Path("shipyard.yaml"), help="The deployment spec, or its folder.")
-_BASE = typer.Option(None, "--base-image", help="Build on this image instead of the spec's base_image.")
-_PLATFORM = typer.Option(None, "--platform", help="linux/amd64 or linux/arm64 (default: the engine's).")
-_EXTRA_CA = typer.Option(None, "--extra-ca", exists=True, dir_okay=False,
+_BASE = typer.Option(None, "--base-image", envvar="SHIPYARD_BASE_IMAGE",
+                     help="Build on this image instead of the spec's base_image.")
+_PLATFORM = typer.Option(None, "--platform", envvar="SHIPYARD_PLATFORM",
+                         help="linux/amd64 or linux/arm64 (default: the engine's).")
+_EXTRA_CA = typer.Option(None, "--extra-ca", exists=True, dir_okay=False, envvar="SHIPYARD_EXTRA_CA",
                          help="PEM CA bundle trusted while installing packages (not kept in the image).")
 
 

@@ -93,3 +93,8 @@ def local_registry(tmp_path):
     yield address
     process.terminate()
     process.wait(timeout=10)
+
+
+def test_build_options_also_come_from_the_environment(example_dir):
+    result = runner.invoke(app, ["render-dockerfile", str(example_dir)], env={"SHIPYARD_BASE_IMAGE": "env/base:2"})
+    assert "FROM env/base:2 AS builder" in result.stdout

@@ -64,7 +64,8 @@ def test_apt_and_tls_failures_get_advice():
 def test_conflicting_pins_point_at_the_package():
     from shipyard.builder.progress import diagnose
 
-    package, hint = diagnose(["ERROR: Cannot install fastapi==0.95.0 and shipyard because these package versions "
-                              "have conflicting dependencies."])
+    line = ("ERROR: Cannot install fastapi==0.95.0 and shipyard because these package versions "
+            "have conflicting dependencies.")
+    package, hint = diagnose([line])
     assert package == "fastapi" and "relax the pin" in hint
     assert diagnose(["scikit-learn 1.9.1 has requirement numpy>=1.22, but you have numpy 1.21.0."])[0] == "scikit-learn"

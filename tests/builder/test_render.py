@@ -154,3 +154,17 @@ def test_a_bad_base_image_option_is_refused(make_spec):
         plan_build(make_spec(), base_image="python:3.11\nRUN id")
     with pytest.raises(SpecError, match="not a valid image reference"):
         plan_build(make_spec(), base_image="python:3.11 AS evil")
+
+
+def test_a_user_template_extends_the_base_and_overrides_blocks(make_spec):
+    template = """\
+{% extends "base.Dockerfile.j2" %}
+{% block final_steps %}
+RUN mkdir -p /var/cache/model && chown {{ uid }} /var/cache/model
+{% endblock %}
+"""
+    spec = make_spec("name: iris\nmodels: [model/model.pkl]\nentry_script: score.py\n"
+                     "build: {dockerfile_template: Dockerfile.j2}\n", files={"Dockerfile.j2": template})
+    lines = instructions(render_dockerfile(spec))
+    custom = lines.index("RUN mkdir -p /var/cache/model && chown 10001 /var/cache/model")
+    assert index_of(lines, "COPY --from=builder /opt/venv") < custom < index_of(lines, "USER 10001")
