@@ -57,16 +57,16 @@ def find_wrk() -> str:
 
 
 def run_wrk(
-    wrk: str, url: str, body_file: Path, concurrency: int, seconds: float, result_file: Path
+    wrk: str, url: str, body_file: Path, concurrency: int, seconds: int, result_file: Path
 ) -> Measurement:
-    """Load ``url`` for ``seconds`` with ``concurrency`` connections; return what wrk measured.
+    """Load ``url`` for ``seconds`` (whole: wrk has no sub-second unit) with ``concurrency`` connections.
 
     One wrk thread: it drives tens of thousands of requests a second, more than any server here
     answers, and a second thread would only take CPU from the server.
     """
     result_file.unlink(missing_ok=True)
     argv = [
-        wrk, "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "10s", "--latency",
+        wrk, "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s", "--latency",
         "-s", str(LUA_SCRIPT), url,
     ]  # fmt: skip
     env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_RESULT_FILE": str(result_file)}

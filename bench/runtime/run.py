@@ -1,7 +1,10 @@
 """Benchmark Shipyard's runtime against azureml-inference-server-http and a bare-uvicorn floor.
 
-    python bench/runtime/run.py                     # 10 s per measurement, 1 worker, 1 round
-    python bench/runtime/run.py --rounds 3 --workers 2 --out bench/runtime/.work/results.md
+    python bench/runtime/run.py                     # 1 worker, 3 rounds of 5 s per measurement
+    python bench/runtime/run.py --rounds 5 --workers 2 --out results.md
+
+All servers are started first, then measured one after another at each concurrency, round after
+round, so the two sides of every comparison are measured seconds apart (see report.py).
 
 Prints the tables and PASS/FAIL for the two goals of issue #2; exits 0 when both pass, 1 when a
 goal is missed, 2 when a server answered wrongly or errored under load (the numbers are void).
@@ -11,6 +14,7 @@ See docs/benchmarks.md for what is measured and the caveats.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -26,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from azml_env import ensure_azml_venv, installed_version
 from load import Measurement, find_wrk, run_wrk
-from report import Key, summarise, tables, verdicts
-from servers import RunningServer, ServerSpec, build_specs
+from report import Key, Results, tables, verdicts
+from servers import RunningServer, build_specs
 from workload import (
     HERE,
     MODEL_NAME,
@@ -40,11 +44,11 @@ from workload import (
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (default 10)")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured load first (default 3)")
+    parser.add_argument("--duration", type=int, default=5, help="whole seconds per measurement (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="whole seconds of unmeasured load first (default 1)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes, same for every server")
     parser.add_argument("--concurrency", default="1,8,64", help="comma-separated connection counts")
-    parser.add_argument("--rounds", type=int, default=1, help="repeat everything; report medians")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per server and concurrency (default 3)")
     parser.add_argument(
         "--servers",
         default="",
@@ -86,68 +90,63 @@ def main(argv: list[str] | None = None) -> int:
     measured: dict[Key, list[Measurement]] = defaultdict(list)
     raw: list[dict[str, object]] = []
     started = time.monotonic()
-    for round_number in range(1, args.rounds + 1):
-        for spec in specs:
-            bad = measure_server(spec, args, wrk, work_dir, bodies, concurrencies, round_number, measured, raw)
-            if bad:
-                print(f"error: {bad}", file=sys.stderr)
-                (work_dir / "raw.json").write_text(json.dumps(raw, indent=1))
-                return 2
+    with contextlib.ExitStack() as stack:
+        servers = []
+        for spec in specs:  # all up at once, so the sides of a comparison are measured seconds apart
+            print(f"{spec.label}: starting", file=sys.stderr, flush=True)
+            servers.append(stack.enter_context(RunningServer(spec, work_dir / "logs")))
+        for round_number in range(1, args.rounds + 1):
+            for concurrency in concurrencies:
+                for server in servers:
+                    measurement = measure(server, wrk, bodies[server.spec.workload.name], concurrency, args, work_dir)
+                    spec = server.spec
+                    raw.append(
+                        {"round": round_number, "server": spec.server, "scenario": spec.scenario,
+                         "concurrency": concurrency, **measurement.to_dict()}
+                    )  # fmt: skip
+                    print(
+                        f"[round {round_number}] {spec.label} c={concurrency}: {measurement.rps:,.0f} req/s, "
+                        f"p50 {measurement.p50_ms:.2f} ms, p99 {measurement.p99_ms:.2f} ms, "
+                        f"CPU {measurement.server_cpu_us or 0:,.0f} µs/req, errors {measurement.errors}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    if measurement.bad:
+                        (work_dir / "raw.json").write_text(json.dumps({"runs": raw}, indent=1))
+                        print(
+                            f"error: {spec.label} at concurrency {concurrency}: {measurement.errors} (non-2xx, "
+                            f"connect or timeout errors void the numbers; see {server.log_path})",
+                            file=sys.stderr,
+                        )
+                        return 2
+                    measured[(spec.server, spec.scenario, concurrency)].append(measurement)
 
-    cells = summarise(measured)
+    results = Results(measured)
     env = environment(azml_bin, args)
-    text = render(cells, concurrencies, env, args)
+    text = render(results, concurrencies, env)
     (work_dir / "raw.json").write_text(json.dumps({"environment": env, "runs": raw}, indent=1))
     (work_dir / "results.md").write_text(text)
     if args.out:
         args.out.write_text(text)
     print(text)
     print(f"(took {time.monotonic() - started:.0f}s; raw numbers in {work_dir / 'raw.json'})", file=sys.stderr)
-    return 0 if all(verdict.passed for verdict in verdicts(cells, concurrencies)) else 1
+    return 0 if all(verdict.passed for verdict in verdicts(results, concurrencies)) else 1
 
 
-def measure_server(
-    spec: ServerSpec,
-    args: argparse.Namespace,
-    wrk: str,
-    work_dir: Path,
-    bodies: dict[str, Path],
-    concurrencies: list[int],
-    round_number: int,
-    measured: dict[Key, list[Measurement]],
-    raw: list[dict[str, object]],
-) -> str | None:
-    """Start one server, load it at each concurrency; return why the run is void, or None."""
+def measure(
+    server: RunningServer, wrk: str, body: Path, concurrency: int, args: argparse.Namespace, work_dir: Path
+) -> Measurement:
+    """Warm up, then measure one server at one concurrency, with its CPU time per request."""
     result_file = work_dir / "wrk-result.json"
-    body = bodies[spec.workload.name]
-    print(f"[round {round_number}] {spec.label}: starting", file=sys.stderr, flush=True)
-    with RunningServer(spec, work_dir / "logs") as server:
-        for concurrency in concurrencies:
-            if args.warmup > 0:
-                run_wrk(wrk, server.url, body, concurrency, args.warmup, result_file)
-            cpu_before = server.cpu_seconds()
-            measurement = run_wrk(wrk, server.url, body, concurrency, args.duration, result_file)
-            cpu_after = server.cpu_seconds()
-            if cpu_before is not None and cpu_after is not None and measurement.requests:
-                cpu_us = (cpu_after - cpu_before) * 1e6 / measurement.requests
-                measurement = dataclasses.replace(measurement, server_cpu_us=cpu_us)
-            raw.append(
-                {"round": round_number, "server": spec.server, "scenario": spec.scenario,
-                 "concurrency": concurrency, **measurement.to_dict()}
-            )  # fmt: skip
-            print(
-                f"[round {round_number}] {spec.label} c={concurrency}: {measurement.rps:,.0f} req/s, "
-                f"p50 {measurement.p50_ms:.2f} ms, p99 {measurement.p99_ms:.2f} ms, errors {measurement.errors}",
-                file=sys.stderr,
-                flush=True,
-            )
-            if measurement.bad:
-                return (
-                    f"{spec.label} at concurrency {concurrency}: {measurement.errors} "
-                    f"(non-2xx/connect/timeout errors void the numbers; see {server.log_path})"
-                )
-            measured[(spec.server, spec.scenario, concurrency)].append(measurement)
-    return None
+    if args.warmup > 0:
+        run_wrk(wrk, server.url, body, concurrency, args.warmup, result_file)
+    cpu_before = server.cpu_seconds()
+    measurement = run_wrk(wrk, server.url, body, concurrency, args.duration, result_file)
+    cpu_after = server.cpu_seconds()
+    if cpu_before is not None and cpu_after is not None and measurement.requests:
+        cpu_us = (cpu_after - cpu_before) * 1e6 / measurement.requests
+        measurement = dataclasses.replace(measurement, server_cpu_us=cpu_us)
+    return measurement
 
 
 def environment(azml_bin: Path, args: argparse.Namespace) -> dict[str, object]:
@@ -182,10 +181,10 @@ def environment(azml_bin: Path, args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def render(cells: dict[Key, object], concurrencies: list[int], env: dict[str, object], args: argparse.Namespace) -> str:
+def render(results: Results, concurrencies: list[int], env: dict[str, object]) -> str:
     facts = ", ".join(f"{key} {value}" for key, value in env.items())
-    verdict_lines = "\n".join(f"- {verdict.line()}" for verdict in verdicts(cells, concurrencies))
-    return f"{tables(cells, concurrencies)}\n\n{verdict_lines}\n\n<sub>{facts}</sub>\n"
+    verdict_lines = "\n".join(f"- {verdict.line()}" for verdict in verdicts(results, concurrencies))
+    return f"{tables(results, concurrencies)}\n\n{verdict_lines}\n\n<sub>{facts}</sub>\n"
 
 
 def _read(path: str) -> str:
