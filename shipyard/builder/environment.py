@@ -197,7 +197,9 @@ def _add_requirement(out: ResolvedEnvironment, text: str, *, origin: str, where:
 
 
 def _option(text: str, *, where: str, field: str | None, line: int | None) -> str:
-    option, _, value = text.replace("=", " ", 1).partition(" ")
+    option, _, value = text.partition(" ")
+    if "=" in option:  # --index-url=https://... (an '=' inside the URL must stay)
+        option, _, value = text.partition("=")
     if option in _FLAG_OPTIONS and not value:
         return option
     if option in _OPTIONS_WITH_VALUE and value.strip():

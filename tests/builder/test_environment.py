@@ -90,12 +90,14 @@ def test_requirements_txt_with_includes_options_and_local_wheels(tmp_path):
 # model deps
 -r base.txt
 --index-url https://pypi.example.com/simple
+--extra-index-url=https://mirror.example.com/simple?token=abc
 scikit-learn==1.9.1 ; python_version >= "3.10"
 wheels/internal_lib-1.0-py3-none-any.whl
 azureml-defaults
 """)
     env = load_environment(requirements)
     assert env.requirements == ["numpy>=1.24", "--index-url https://pypi.example.com/simple",
+                                "--extra-index-url https://mirror.example.com/simple?token=abc",
                                 'scikit-learn==1.9.1 ; python_version >= "3.10"',
                                 "./wheels/internal_lib-1.0-py3-none-any.whl", "inference-schema"]
     assert env.local_files == [tmp_path / "wheels" / "internal_lib-1.0-py3-none-any.whl"]
