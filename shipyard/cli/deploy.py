@@ -112,7 +112,8 @@ def deploy(
     name: str = typer.Option(..., "--name", "-n", help="Deployment name (3-32 chars: a-z, 0-9, '-'). "
                                                        "An existing name is updated in place."),
     target: str = _TARGET,
-    cpu: Optional[float] = typer.Option(None, "--cpu", help="CPU cores (Azure cpu_cores): container limit, pod request."),
+    cpu: Optional[float] = typer.Option(None, "--cpu",
+                                        help="CPU cores (Azure cpu_cores): container limit, pod request."),
     memory: Optional[str] = typer.Option(None, "--memory", help="Memory, GB or with unit: 1.5, 512Mi, 2G (memory_gb)."),
     gpus: Optional[str] = typer.Option(None, "--gpus", help="GPUs: all, 1, device=0,1, amd:all (Docker syntax)."),
     env: Optional[list[str]] = typer.Option(None, "--env", "-e", help="Environment variable KEY=VALUE (repeat)."),

@@ -2,8 +2,8 @@
 
 A SOURCE that names an existing file or folder is a deployment spec (``shipyard.yaml`` or the
 folder holding it); it is built with the builder's Python API on the engine the target uses, and
-the resulting tag (``<name>:<version>`` from the spec) is deployed. Anything else is an image reference the target must already have
-or be able to pull.
+the resulting tag (``<name>:<version>`` from the spec) is deployed. Anything else is an image
+reference the target must already have or be able to pull.
 """
 
 from __future__ import annotations

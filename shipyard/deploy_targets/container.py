@@ -29,35 +29,33 @@ from pydantic import AliasChoices, Field
 
 from shipyard import __version__
 from shipyard.deploy_targets import _docker
-from shipyard.deploy_targets._keys import KEYS_ENV, keys_env_value, keys_from_env_value, resolve_keys
-from shipyard.deploy_targets._readiness import NotReadyError, READY_PATH, wait_until_ready
-from shipyard.deploy_targets._http import request
-from shipyard.deploy_targets.base import (
-    DEFAULT_PORT,
-    IMAGE_PORT_LABEL,
-    LABEL_PREFIX,
-    Deployment,
-    DeploymentState,
-    RenderedFiles,
-    validate_name,
+from shipyard.deploy_targets._container_state import (
+    LABEL_CREATED,
+    LABEL_DEPLOYMENT,
+    LABEL_HOST_PORT,
+    LABEL_OPTIONS,
+    LABEL_TARGET,
+    LABEL_VERSION,
+    describe,
+    env_dict,
+    host_port,
+    service_port,
 )
+from shipyard.deploy_targets._keys import KEYS_ENV, keys_env_value, keys_from_env_value, resolve_keys
+from shipyard.deploy_targets._readiness import NotReadyError, wait_until_ready
+from shipyard.deploy_targets.base import Deployment, RenderedFiles, validate_name
 from shipyard.deploy_targets.options import DeployOptions, TargetSettings, merge_options
 from shipyard.errors import DeployError, DeploymentNotFoundError
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["LABEL_CREATED", "LABEL_DEPLOYMENT", "LABEL_HOST_PORT", "LABEL_OPTIONS", "LABEL_TARGET", "LABEL_VERSION",
+           "ContainerOptions", "ContainerSettings", "ContainerTarget", "RestartPolicy"]
+
 RestartPolicy = Literal["no", "on-failure", "always", "unless-stopped"]
 
-# Containers also inherit the image's labels (``dev.shipyard.port``, ``dev.shipyard.version``...),
-# so everything a deployment adds lives under ``dev.shipyard.deployment``.
-LABEL_DEPLOYMENT = f"{LABEL_PREFIX}.deployment"
-LABEL_TARGET = f"{LABEL_DEPLOYMENT}.target"
-LABEL_OPTIONS = f"{LABEL_DEPLOYMENT}.options"
-LABEL_CREATED = f"{LABEL_DEPLOYMENT}.created"
-LABEL_HOST_PORT = f"{LABEL_DEPLOYMENT}.host-port"
-LABEL_VERSION = f"{LABEL_DEPLOYMENT}.shipyard-version"
-_NEXT, _OLD = "-shipyard-next", "-shipyard-old"
-_AUTO_PORTS = (20000, 32768)  # name suffixes while an update is under way
+_NEXT, _OLD = "-shipyard-next", "-shipyard-old"  # name suffixes while an update is under way
+_AUTO_PORTS = (20000, 32768)
 
 
 class _PortTaken(DeployError):
@@ -138,7 +136,8 @@ class ContainerTarget:
         logger.info("deleted deployment %s (container %s) on %s", name, container.short_id, self.engine)
 
     def list(self) -> list[Deployment]:
-        containers = self.client.containers.list(all=True, filters={"label": LABEL_DEPLOYMENT})
+        containers = self.client.containers.list(
+            all=True, filters={"label": [LABEL_DEPLOYMENT, f"{LABEL_TARGET}={self.name}"]})
         return [self._describe(c) for c in containers if c.name == c.labels.get(LABEL_DEPLOYMENT)]
 
     # -- create and update -----------------------------------------------------------------------
@@ -167,9 +166,9 @@ class ContainerTarget:
     def _update(self, name: str, old: Container, image: str, given: DeployOptions) -> Deployment:
         stored = json.loads(old.labels.get(LABEL_OPTIONS, "{}"))
         options = merge_options(ContainerOptions, stored, given, what="options for target 'container'")
-        env = _env_dict(old)
+        env = env_dict(old)
         keys = resolve_keys(options, keys_from_env_value(env.get(KEYS_ENV)))
-        port = options.port or _host_port(old)
+        port = options.port or host_port(old)
         was_running = old.status == "running"
         for leftover in self._update_leftovers(name):
             leftover.remove(force=True)
@@ -225,7 +224,7 @@ class ContainerTarget:
                 name=container_name,
                 detach=True,
                 environment={**options.env, KEYS_ENV: keys_value},
-                ports={_service_port(image_labels): (options.bind_address, port)},
+                ports={service_port(image_labels): (options.bind_address, port)},
                 labels=labels,
                 restart_policy=restart,
                 nano_cpus=int(options.cpu_cores * 1e9) if options.cpu_cores else None,
@@ -257,7 +256,7 @@ class ContainerTarget:
                 f"{_docker.log_tail(container)}") from exc
 
     def _port_taken_message(self, container: Container, options: ContainerOptions) -> str:
-        port = options.port or _host_port(container)
+        port = options.port or host_port(container)
         holder = ""
         for other in self.client.containers.list():
             for bindings in (other.ports or {}).values():
@@ -275,6 +274,10 @@ class ContainerTarget:
         if container.labels.get(LABEL_DEPLOYMENT) != name:
             raise DeployError(f"a container named '{name}' exists on {self.engine} but is not a Shipyard "
                               "deployment; pick another --name or remove that container")
+        owner = container.labels.get(LABEL_TARGET)
+        if owner != self.name:
+            raise DeployError(f"deployment '{name}' on {self.engine} belongs to target '{owner}'; "
+                              f"use --target {owner} for it, or pick another --name")
         return container
 
     def _require(self, name: str) -> Container:
@@ -293,72 +296,14 @@ class ContainerTarget:
         options = json.loads(container.labels.get(LABEL_OPTIONS, "{}"))
         host = _docker.published_host(self.settings.docker_host, options.get("bind_address", "0.0.0.0"),
                                       self.settings.public_host)
-        return f"http://{host}:{_host_port(container)}"
+        return f"http://{host}:{host_port(container)}"
 
     def _describe(self, container: Container) -> Deployment:
-        port = _host_port(container)
-        base = self._base_url(container) if port else None
-        keys = keys_from_env_value(_env_dict(container).get(KEYS_ENV))
-        return Deployment(
-            name=container.labels[LABEL_DEPLOYMENT],
-            target=self.name,
-            image=container.attrs["Config"]["Image"],
-            state=self._state(container, base),
-            scoring_uri=f"{base}/score" if base else None,
-            swagger_uri=f"{base}/swagger.json" if base else None,
-            keys=keys,
-            created_at=container.labels.get(LABEL_CREATED) or None,
-            details={
-                "container_id": container.short_id,
-                "image_id": container.attrs["Image"],
-                "docker_host": self.engine,
-                "host_port": port,
-                "restart_count": container.attrs.get("RestartCount", 0),
-                "status": container.status,
-            },
-        )
-
-    @staticmethod
-    def _state(container: Container, base: str | None) -> DeploymentState:
-        state = container.attrs["State"]
-        if state.get("Status") in ("exited", "dead"):
-            return "Failed" if state.get("ExitCode") else "Stopped"
-        if state.get("Restarting") or state.get("Status") == "paused":
-            return "Unhealthy"
-        if state.get("Status") != "running" or base is None:
-            return "Transitioning"
-        try:
-            answer = request("GET", base + READY_PATH, timeout=2.0)
-        except OSError:
-            return "Unhealthy"
-        if answer.status == 200:
-            return "Healthy"
-        return "Unhealthy" if "failed" in answer.text.lower() else "Transitioning"
+        port = host_port(container)
+        return describe(container, self.name, self.engine, self._base_url(container) if port else None)
 
 
 def _as_container_options(options: DeployOptions) -> ContainerOptions:
     if isinstance(options, ContainerOptions):
         return options
     return ContainerOptions.model_validate(options.model_dump(exclude_unset=True))
-
-
-def _env_dict(container: Container) -> dict[str, str]:
-    pairs = (item.partition("=") for item in container.attrs["Config"].get("Env") or [])
-    return {key: value for key, _, value in pairs}
-
-
-def _service_port(labels: dict[str, str]) -> str:
-    """The port the runtime listens on inside, as ``"5001/tcp"``: the image's label, else 5001."""
-    return f"{labels.get(IMAGE_PORT_LABEL) or DEFAULT_PORT}/tcp"
-
-
-def _host_port(container: Container) -> int | None:
-    """The host port the service is published on (while running), else the fixed one, if any."""
-    service_port = _service_port(container.labels)
-    bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(service_port)
-    if bindings:
-        return int(bindings[0]["HostPort"])
-    configured = (container.attrs["HostConfig"].get("PortBindings") or {}).get(service_port) or []
-    if configured and configured[0].get("HostPort"):
-        return int(configured[0]["HostPort"])
-    return None

@@ -64,7 +64,8 @@ class KubernetesSettings(TargetSettings):
 def _options(options: DeployOptions) -> KubernetesOptions:
     if isinstance(options, KubernetesOptions):
         return options
-    return parse_model(KubernetesOptions, options.model_dump(exclude_unset=True), what="options for target 'kubernetes'")
+    return parse_model(KubernetesOptions, options.model_dump(exclude_unset=True),
+                       what="options for target 'kubernetes'")
 
 
 class KubernetesTarget:

@@ -7,8 +7,7 @@ import sys
 
 import pytest
 
-from shipyard.deploy_targets import DeployOptions, GpuRequest, get_target, register_target, target_names
-from shipyard.deploy_targets import registry
+from shipyard.deploy_targets import DeployOptions, GpuRequest, get_target, register_target, registry, target_names
 from shipyard.deploy_targets.base import validate_name
 from shipyard.deploy_targets.container import ContainerOptions
 from shipyard.deploy_targets.kubernetes_manifests import KubernetesOptions
