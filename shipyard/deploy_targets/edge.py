@@ -308,21 +308,23 @@ class EdgeTarget:
         folder = shlex.quote(f"{self.settings.remote_dir.rstrip('/')}/{name}")
         staging = f"{folder}.new"
         logger.info("copying the bundle for %s to %s:%s", name, destination, staging)
-        copy = subprocess.Popen([*ssh, f"rm -rf {staging} && mkdir -p {staging} && tar -C {staging} -xf -"],
-                                stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert copy.stdin is not None
-        try:
-            with tarfile.open(fileobj=copy.stdin, mode="w|") as stream:
-                for path in self._files(bundle):
-                    stream.add(path, arcname=path.name)
-        except BrokenPipeError:
-            pass  # the error is in ssh's exit status and stderr
-        finally:
-            copy.stdin.close()
-        _, copy_err = copy.communicate(timeout=_SSH_TIMEOUT_S)
+        with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ssh may write while we stream
+            copy = subprocess.Popen([*ssh, f"rm -rf {staging} && mkdir -p {staging} && tar -C {staging} -xf -"],
+                                    stdin=subprocess.PIPE, stderr=errors)
+            assert copy.stdin is not None
+            try:
+                with tarfile.open(fileobj=copy.stdin, mode="w|") as stream:
+                    for path in self._files(bundle):
+                        stream.add(path, arcname=path.name)
+            except BrokenPipeError:
+                pass  # the error is in ssh's exit status and stderr
+            finally:
+                copy.stdin.close()
+            copy.wait(timeout=_SSH_TIMEOUT_S)
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip()[-2000:]
         if copy.returncode != 0:
-            raise DeployError(f"copying the bundle to {destination} failed (ssh exit {copy.returncode}): "
-                              f"{copy_err.decode(errors='replace').strip()[-2000:]}")
+            raise DeployError(f"copying the bundle to {destination} failed (ssh exit {copy.returncode}): {message}")
         install = subprocess.run([*ssh, f"sh {staging}/install.sh && rm -rf {folder} && mv {staging} {folder}"],
                                  capture_output=True, text=True, timeout=_SSH_TIMEOUT_S, check=False)
         if install.returncode != 0:

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -26,7 +27,13 @@ from shipyard.deploy_targets._iotedge import (
     split_create_options,
     validate_deployment_manifest,
 )
-from shipyard.deploy_targets.edge import EdgeOptions, EdgeSettings, EdgeTarget, host_config, run_args
+from shipyard.deploy_targets.edge import (
+    EdgeOptions,
+    EdgeSettings,
+    EdgeTarget,
+    host_config,
+    run_args,
+)
 from shipyard.deploy_targets.options import GpuRequest
 from shipyard.errors import DeployError, SpecError
 
@@ -85,7 +92,7 @@ def test_long_create_options_are_cut_in_512_character_pieces_and_join_back():
     (("restartPolicy",), "sometimes", r"modules\.iris\.restartPolicy.*'sometimes' is not one of"),
     (("settings", "createOptions"), "{not json", r"createOptions is not valid JSON"),
     (("settings", "createOptions"), "x" * 513, r"createOptions.*is too long"),
-])
+], ids=["bad-restart-policy", "invalid-json", "piece-over-512"])
 def test_an_invalid_manifest_is_refused_naming_the_field(path, value, message):
     manifest = render_deployment_manifest(EdgeModule(name="iris", image="iris:1"))
     target = agent_modules(manifest)["iris"]
@@ -240,3 +247,66 @@ def test_install_sh_replaces_the_container_and_keeps_uri_and_keys(deployed):
     status = CliRunner().invoke(app, ["status", "edge-probe", "--target", "edge", "--device", engine.docker_host,
                                       "--json"])
     assert json.loads(status.output)["state"] == "Healthy"
+
+
+# -- the same bundle over SSH: install.sh runs on the device -------------------------------------
+@pytest.fixture(scope="module")
+def ssh_device(netns_engine, tmp_path_factory):
+    """An sshd inside the device's namespace whose sessions talk to the device's engine.
+
+    The client side is ``ssh`` from PATH, as for users; a wrapper adds this test's config (key,
+    port, no host-key prompt), the way a user's ``~/.ssh/config`` would.
+    """
+    if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
+        pytest.skip("sshd is not installed (apt-get install openssh-server)")
+    folder = tmp_path_factory.mktemp("ssh")
+    for key in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / key)], check=True)
+    (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
+    (folder / "sshd_config").write_text(
+        f"Port 2222\nListenAddress {netns_engine.ip}\nHostKey {folder / 'host_key'}\n"
+        f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+        f"PidFile {folder / 'sshd.pid'}\nSetEnv DOCKER_HOST={netns_engine.socket}\n")
+    (folder / "client_config").write_text(
+        f"Host {netns_engine.ip}\n  Port 2222\n  User root\n  IdentityFile {folder / 'client_key'}\n"
+        "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
+    (folder / "bin").mkdir()
+    wrapper = folder / "bin" / "ssh"
+    wrapper.write_text(f"#!/bin/sh\nexec /usr/bin/ssh -F {folder / 'client_config'} \"$@\"\n")
+    wrapper.chmod(0o755)
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+    log = (folder / "sshd.log").open("wb")
+    sshd = subprocess.Popen(["nsenter", f"--net=/run/netns/{netns_engine.netns}", "/usr/sbin/sshd", "-D", "-e",
+                             "-f", str(folder / "sshd_config")], stderr=log)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", f"{folder / 'bin'}{os.pathsep}{os.environ['PATH']}")
+        for _ in range(50):
+            if subprocess.run(["ssh", netns_engine.ip, "true"], capture_output=True, check=False).returncode == 0:
+                break
+            time.sleep(0.2)
+        else:
+            sshd.terminate()
+            pytest.fail(f"sshd in the device namespace did not answer:\n{(folder / 'sshd.log').read_text()}")
+        yield {"url": f"ssh://root@{netns_engine.ip}:2222", "remote_dir": str(folder / "bundles")}
+    sshd.terminate()
+    sshd.wait(timeout=10)
+    log.close()
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_deploy_over_ssh_runs_install_sh_on_the_device(arm64_image, netns_engine, ssh_device):
+    target = EdgeTarget(EdgeSettings(device=ssh_device["url"], remote_dir=ssh_device["remote_dir"]))
+    deployment = target.deploy("edge-ssh", arm64_image, EdgeOptions(port=5002, compress_level=1, timeout_s=600))
+
+    assert deployment.scoring_uri == f"http://{netns_engine.ip}:5002/score"
+    assert deployment.state == "Healthy"
+    answer = httpx.post(deployment.scoring_uri, json={"data": [4]}, timeout=60,
+                        headers={"Authorization": f"Bearer {deployment.keys.secondary}"})
+    assert answer.json() == {"doubled": [8], "machine": "aarch64"}
+    kept = Path(ssh_device["remote_dir"]) / "edge-ssh"
+    assert verify_bundle(kept).manifest["name"] == "edge-ssh"  # the bundle stays on the device
+    assert "edge-ssh" in [d.name for d in target.list()]
+    target.delete("edge-ssh")
+    assert "edge-ssh" not in [d.name for d in target.list()]
