@@ -101,6 +101,10 @@ class Bundle:
     def archive(self) -> Path:
         return self.path / IMAGE_ARCHIVE
 
+    def files(self) -> list[Path]:
+        """Every file of the bundle (what to copy to a device)."""
+        return sorted(self.path / name for name in (*_CHECKED_FILES, "SHA256SUMS"))
+
 
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB chunks."""

@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
-import subprocess
-import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,13 +37,13 @@ from shipyard.deploy_targets import _docker
 from shipyard.deploy_targets._bundle import (
     Bundle,
     BundleContainer,
-    BundleError,
     verify_bundle,
     write_bundle,
 )
 from shipyard.deploy_targets._iotedge import EdgeModule, render_deployment_manifest
 from shipyard.deploy_targets._keys import KEYS_ENV, keys_env_value, resolve_keys
 from shipyard.deploy_targets._readiness import READY_PATH
+from shipyard.deploy_targets._ship import install_over_ssh, load_over_api
 from shipyard.deploy_targets.base import (
     DEFAULT_PORT,
     IMAGE_PORT_LABEL,
@@ -74,7 +71,6 @@ logger = logging.getLogger(__name__)
 
 # Docker restart policy -> IoT Edge module restartPolicy
 _EDGE_RESTART = {"no": "never", "on-failure": "on-failure", "always": "always", "unless-stopped": "always"}
-_SSH_TIMEOUT_S = 3600  # copying an image over a poor link takes a while
 
 
 class EdgeSettings(TargetSettings):
@@ -197,8 +193,8 @@ class EdgeTarget:
         validate_name(name)
         edge = _as_edge_options(options)
         keys = resolve_keys(edge, None)
-        return RenderedFiles(files={}, write_extra=lambda folder: self._files(
-            self.write_bundle(name, image, edge, keys, folder)))
+        return RenderedFiles(files={}, write_extra=lambda folder: self.write_bundle(
+            name, image, edge, keys, folder).files())
 
     def deploy(self, name: str, image: str, options: DeployOptions) -> Deployment:
         """Ship the image to the device and start it there; an existing deployment is replaced."""
@@ -213,9 +209,9 @@ class EdgeTarget:
         with _bundle_folder(edge.bundle_dir) as folder:
             bundle = verify_bundle(self.write_bundle(name, image, edge, keys, folder).path)
             if urlsplit(self.settings.device or "").scheme == "ssh":
-                self._install_over_ssh(name, bundle)
+                install_over_ssh(self.settings.device or "", self.settings.remote_dir, name, bundle)
             else:
-                self._load_over_api(bundle)
+                load_over_api(device.client, bundle, self.settings.device or "")
                 device.deploy(name, bundle.image_ref, self._container_options(edge, keys))
         return device.status(name)
 
@@ -267,71 +263,6 @@ class EdgeTarget:
                             image_pull_policy=options.image_pull_policy)
         return write_bundle(self.local, image, folder, container, render_deployment_manifest(module),
                             compress_level=options.compress_level)
-
-    @staticmethod
-    def _files(bundle: Bundle) -> list[Path]:
-        return sorted(path for path in bundle.path.iterdir() if path.name in (*bundle.manifest["files"],
-                                                                              "manifest.json", "SHA256SUMS"))
-
-    # -- shipping --------------------------------------------------------------------------------
-    def _load_over_api(self, bundle: Bundle) -> None:
-        """``docker load`` the archive into the device's engine, unless it has that image already."""
-        client = self.device.client
-        where = self.settings.device
-        try:
-            if client.images.get(bundle.image_ref).id == bundle.image_id:
-                logger.info("%s already has %s (%s); not sending it again", where, bundle.image_ref, bundle.image_id)
-                return
-        except docker.errors.ImageNotFound:
-            pass
-        arch = client.info().get("Architecture", "")
-        platform = bundle.manifest["image"]["platform"]
-        if {"x86_64": "amd64", "aarch64": "arm64"}.get(arch, arch) not in platform.split("/"):
-            logger.warning("image %s is %s but %s runs on %s: it starts only with qemu emulation there",
-                           bundle.image_ref, platform, where, arch)
-        logger.info("loading %s (%d bytes) into %s", bundle.image_ref, bundle.archive.stat().st_size, where)
-        try:
-            with open(bundle.archive, "rb") as archive:  # the engine reads gzip archives as they are
-                client.images.load(archive)
-            loaded = client.images.get(bundle.image_ref).id
-        except docker.errors.DockerException as exc:
-            raise DeployError(f"loading {bundle.image_ref} into {where} failed: {exc}; nothing was "
-                              "changed on the device") from exc
-        if loaded != bundle.image_id:
-            raise BundleError(f"{where} loaded {bundle.image_ref} as {loaded}, expected {bundle.image_id}")
-
-    def _install_over_ssh(self, name: str, bundle: Bundle) -> None:
-        """Copy the bundle next to the previous one and run its ``install.sh`` on the device."""
-        parts = urlsplit(self.settings.device or "")
-        destination = f"{parts.username}@{parts.hostname}" if parts.username else str(parts.hostname)
-        ssh = ["ssh", "-o", "BatchMode=yes", *(["-p", str(parts.port)] if parts.port else []), destination]
-        folder = shlex.quote(f"{self.settings.remote_dir.rstrip('/')}/{name}")
-        staging = f"{folder}.new"
-        logger.info("copying the bundle for %s to %s:%s", name, destination, staging)
-        with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ssh may write while we stream
-            copy = subprocess.Popen([*ssh, f"rm -rf {staging} && mkdir -p {staging} && tar -C {staging} -xf -"],
-                                    stdin=subprocess.PIPE, stderr=errors)
-            assert copy.stdin is not None
-            try:
-                with tarfile.open(fileobj=copy.stdin, mode="w|") as stream:
-                    for path in self._files(bundle):
-                        stream.add(path, arcname=path.name)
-            except BrokenPipeError:
-                pass  # the error is in ssh's exit status and stderr
-            finally:
-                copy.stdin.close()
-            copy.wait(timeout=_SSH_TIMEOUT_S)
-            errors.seek(0)
-            message = errors.read().decode(errors="replace").strip()[-2000:]
-        if copy.returncode != 0:
-            raise DeployError(f"copying the bundle to {destination} failed (ssh exit {copy.returncode}): {message}")
-        install = subprocess.run([*ssh, f"sh {staging}/install.sh && rm -rf {folder} && mv {staging} {folder}"],
-                                 capture_output=True, text=True, timeout=_SSH_TIMEOUT_S, check=False)
-        if install.returncode != 0:
-            raise DeployError(f"install.sh failed on {destination} (exit {install.returncode}):\n"
-                              f"{(install.stdout + install.stderr).strip()[-3000:]}")
-        logger.info("installed %s on %s: %s", name, destination, install.stderr.strip().splitlines()[-1:])
-
 
 def _as_edge_options(options: DeployOptions) -> EdgeOptions:
     if isinstance(options, EdgeOptions):

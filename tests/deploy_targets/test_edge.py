@@ -115,6 +115,28 @@ def test_deploy_without_a_device_says_how_to_get_the_files():
         EdgeTarget(EdgeSettings()).status("iris")
 
 
+@pytest.mark.docker
+def test_output_without_a_device_writes_the_bundle_and_manifest(docker_base_image, tmp_path):
+    result = CliRunner().invoke(app, ["deploy", docker_base_image, "--target", "edge", "--name", "offline",
+                                      "--output", str(tmp_path), "--port", "8080", "--json"])
+    assert result.exit_code == 0, result.output
+    written = sorted(Path(path).name for path in json.loads(result.output)["files"])
+    assert written == ["SHA256SUMS", "bundle.conf", "container.env", "container.labels", "deployment.json",
+                       "image.tar.gz", "install.sh", "manifest.json"]
+    bundle = verify_bundle(tmp_path)
+    assert bundle.manifest["image"]["ref"] == docker_base_image
+    manifest = json.loads((tmp_path / "deployment.json").read_text())
+    module = agent_modules(manifest)["offline"]
+    assert join_create_options(module["settings"])["HostConfig"]["PortBindings"] == {
+        "5001/tcp": [{"HostPort": "8080"}]}
+    keys = module["env"]["SHIPYARD_API_KEYS"]["value"]
+    assert f"SHIPYARD_API_KEYS={keys}" in (tmp_path / "container.env").read_text()
+    check = subprocess.run(["sh", str(tmp_path / "install.sh"), "--verify"], capture_output=True, text=True,
+                           check=False)
+    assert check.returncode == 0, check.stderr
+    assert "bundle for 'offline'" in check.stderr and "is intact" in check.stderr
+
+
 # -- an arm64 image on a device behind a veth ------------------------------------------------------
 @pytest.fixture(scope="session")
 def arm64_base_image(docker_client) -> str:
