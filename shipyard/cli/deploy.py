@@ -108,7 +108,9 @@ def _print(deployment: Deployment, *, as_json: bool, show_keys: bool) -> None:
 
 
 def deploy(
-    source: str = typer.Argument(..., help="Image to deploy (iris:1), or a spec (file or folder) to build first."),
+    source: Optional[str] = typer.Argument(None, help="Image to deploy (iris:1), or a spec (file or folder) to "
+                                                      "build first. Leave out to change only the settings of an "
+                                                      "existing deployment."),
     name: str = typer.Option(..., "--name", "-n", help="Deployment name (3-32 chars: a-z, 0-9, '-'). "
                                                        "An existing name is updated in place."),
     target: str = _TARGET,
@@ -168,6 +170,8 @@ def deploy(
     if output is not None and device:  # edge: keep the bundle in DIR and ship it
         options["bundle_dir"] = output
     elif output is not None:
+        if source is None:
+            raise typer.BadParameter("--output needs the IMAGE or SPEC to render", param_hint="SOURCE")
         files = api.render(source, name=name, output_dir=output, target=target, options=options, settings=settings)
         if as_json:
             typer.echo(json.dumps({"files": [str(path) for path in files]}))

@@ -25,7 +25,7 @@ from shipyard.deploy_targets._source import resolve_image
 from shipyard.deploy_targets.base import Deployment, DeployTarget, validate_name
 from shipyard.deploy_targets.options import DeployOptions, parse_model
 from shipyard.deploy_targets.registry import get_target
-from shipyard.errors import DeployError, ScoringError
+from shipyard.errors import DeployError, DeploymentNotFoundError, ScoringError
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +48,13 @@ def _options(target: DeployTarget, options: Options) -> DeployOptions:
     return parse_model(target.options_model, data, what=f"options for target '{target.name}'")
 
 
-def deploy(source: str | Path, *, name: str, target: str | DeployTarget = DEFAULT_TARGET,
+def deploy(source: str | Path | None, *, name: str, target: str | DeployTarget = DEFAULT_TARGET,
            options: Options = None, settings: Settings = None) -> Deployment:
     """Deploy an image (or a spec, built first) as ``name``; an existing ``name`` is updated.
 
     On update, options not given keep their current values, and the scoring URI and keys stay.
+    ``source=None`` updates only settings, keeping the image the deployment runs now (Azure's
+    ``service.update(...)`` without an image).
 
     Returns:
         The deployment, ready to score (``scoring_uri``, ``keys``).
@@ -64,7 +66,13 @@ def deploy(source: str | Path, *, name: str, target: str | DeployTarget = DEFAUL
     validate_name(name)
     chosen = _target(target, settings)
     parsed = _options(chosen, options)
-    image = resolve_image(source, docker_host=getattr(getattr(chosen, "settings", None), "docker_host", None))
+    if source is None:
+        try:
+            image = chosen.status(name).image
+        except DeploymentNotFoundError as exc:
+            raise DeploymentNotFoundError(f"{exc}. To create it, give the IMAGE or SPEC to deploy") from exc
+    else:
+        image = resolve_image(source, docker_host=getattr(getattr(chosen, "settings", None), "docker_host", None))
     return chosen.deploy(name, image, parsed)
 
 

@@ -127,6 +127,14 @@ def test_deploy_invoke_update_and_delete_the_example(docker_client, example_imag
     assert docker_client.containers.get(name).attrs["HostConfig"]["NanoCpus"] == 1_000_000_000
     assert containers_of(docker_client, name) == [name]  # the old container is gone
 
+    # settings only: leave the image out, the deployment keeps the one it runs
+    resized = shipyard("deploy", "--name", name, "--cpu", "0.5", "--json")
+    assert resized.returncode == 0, resized.stderr
+    assert json.loads(resized.stdout)["image"] == iris_v2_image
+    assert docker_client.containers.get(name).attrs["HostConfig"]["NanoCpus"] == 500_000_000
+    answer = httpx.post(uri, content=body, headers={**headers, "Authorization": f"Bearer {keys['primary']}"})
+    assert answer.json() == {"version": 2, "predictions": [0, 2]}
+
     logs = shipyard("logs", name, "--tail", "50")
     assert logs.returncode == 0 and "POST /score" in logs.stdout
 
@@ -200,6 +208,12 @@ def test_a_taken_port_is_reported_before_anything_is_left(docker_client, example
     assert f"port {port} on unix:///var/run/docker.sock is already in use" in result.stderr
     assert "--port" in result.stderr
     assert containers_of(docker_client, name) == []
+
+
+def test_a_settings_only_update_needs_an_existing_deployment(name):
+    result = shipyard("deploy", "--name", name, "--cpu", "1")
+    assert result.returncode == 7
+    assert f"no deployment named '{name}'" in result.stderr and "give the IMAGE or SPEC" in result.stderr
 
 
 def test_a_missing_image_says_how_to_get_it_there(docker_client, name):
