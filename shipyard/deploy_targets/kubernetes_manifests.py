@@ -47,7 +47,7 @@ class ProbeOptions(BaseModel):
     period_seconds: int = Field(default=10, ge=1)
     """How often the liveness probe runs (readiness runs twice as often)."""
     initial_delay_seconds: int = Field(default=5, ge=0)
-    """Wait before the first liveness probe. Small is fine: ``GET /`` answers while init() runs."""
+    """Wait before the first liveness probe. Small is fine: ``/v2/health/live`` answers while init() runs."""
     timeout_seconds: int = Field(default=2, ge=1)
     """How long one probe may take."""
     failure_threshold: int = Field(default=3, ge=1)
@@ -179,7 +179,7 @@ def render_deployment(name: str, namespace: str, image: str, options: Kubernetes
         "ports": [{"name": "http", "containerPort": options.container_port, "protocol": "TCP"}],
         "env": env,
         "resources": _resources(options),
-        "livenessProbe": _probe("/", probes, period=probes.period_seconds, initial=probes.initial_delay_seconds),
+        "livenessProbe": _probe("/v2/health/live", probes, period=probes.period_seconds, initial=probes.initial_delay_seconds),
         "readinessProbe": _probe("/v2/health/ready", probes, period=max(1, probes.period_seconds // 2), initial=0),
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                             "runAsNonRoot": True, "runAsUser": options.run_as_user,

@@ -56,7 +56,7 @@ def test_deployment_probes_the_runtime_and_runs_as_non_root():
     deployment = _render()["Deployment"]
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["livenessProbe"]["httpGet"] == {"path": "/", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
     assert container["ports"] == [{"name": "http", "containerPort": 5001, "protocol": "TCP"}]
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 10001
