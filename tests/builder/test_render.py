@@ -168,3 +168,10 @@ RUN mkdir -p /var/cache/model && chown {{ uid }} /var/cache/model
     lines = instructions(render_dockerfile(spec))
     custom = lines.index("RUN mkdir -p /var/cache/model && chown 10001 /var/cache/model")
     assert index_of(lines, "COPY --from=builder /opt/venv") < custom < index_of(lines, "USER 10001")
+
+
+def test_the_two_stages_do_not_start_with_the_same_step(make_spec):
+    """Identical first steps let the classic builder mix the stages' cache chains after --no-cache."""
+    lines = instructions(render_dockerfile(make_spec()))
+    final = index_of(lines, "FROM ", 1)
+    assert lines[1] == "USER 0" and lines[final + 1] == "USER root"
