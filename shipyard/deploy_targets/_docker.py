@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import docker
 import docker.errors
+import requests
 from docker.types import DeviceRequest
 
 from shipyard.deploy_targets.options import GpuRequest
@@ -136,11 +137,24 @@ def exit_reason(container: docker.models.containers.Container) -> str | None:
     state = container.attrs["State"]
     if state.get("OOMKilled"):
         return "the container was killed for running out of memory (raise --memory)"
-    if state.get("Restarting") or container.attrs.get("RestartCount", 0) > 0:
+    if state.get("Restarting"):
         return f"the container keeps restarting (last exit code {state.get('ExitCode')})"
+    if container.attrs.get("RestartCount", 0) > 0:
+        # Running again after a restart: State.ExitCode now describes the current run (0), so wait
+        # briefly for the next exit to report the code the runtime really exits with.
+        return f"the container keeps restarting ({_next_exit(container)})"
     if state.get("Status") in ("exited", "dead"):
         return f"the container exited with code {state.get('ExitCode')}"
     return None
+
+
+def _next_exit(container: docker.models.containers.Container, timeout_s: float = 15.0) -> str:
+    try:
+        code = container.wait(condition="next-exit", timeout=timeout_s).get("StatusCode")
+    except (requests.exceptions.RequestException, docker.errors.DockerException):
+        # No exit within the wait (a timeout) or the container vanished: say what we know.
+        return f"restarted {container.attrs.get('RestartCount')} times"
+    return f"last exit code {code}"
 
 
 def is_port_taken(exc: docker.errors.APIError) -> bool:
