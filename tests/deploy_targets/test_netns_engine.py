@@ -15,5 +15,3 @@ def test_netns_engine_is_a_separate_engine_reached_over_tcp(netns_engine):
     assert netns_engine.docker_host == f"tcp://{netns_engine.ip}:2375"
     assert remote.info()["DockerRootDir"].startswith(str(netns_engine.workdir))
     assert remote.info()["DockerRootDir"] != local.info()["DockerRootDir"]
-    # Two engines, not one reached twice (other tests may already have containers on either).
-    assert remote.info()["ID"] != local.info()["ID"]
