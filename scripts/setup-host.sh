@@ -11,6 +11,7 @@ command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v qemu-aarch64-static >/dev/null || need_apt+=(qemu-user-static binfmt-support)
 command -v ssh >/dev/null || need_apt+=(openssh-client)
+command -v docker-registry >/dev/null || need_apt+=(docker-registry)  # build-image --push test (loopback registry)
 command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)  # the edge target's ssh:// device test
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}"
