@@ -46,7 +46,8 @@ def run(raw_data):
 
 
 @pytest.fixture(scope="module")
-def iris_v2_image(docker_client, docker_base_image, example_dir, host_ca_bundle, tmp_path_factory) -> str:
+def iris_v2_image(docker_client, docker_base_image, example_dir, host_ca_bundle, runtime_wheel,
+                  tmp_path_factory) -> str:
     """The example rebuilt with a changed score.py: answers with a version, and can fail or stall in init()."""
     from shipyard.builder import build_image, load_spec
 
@@ -54,7 +55,7 @@ def iris_v2_image(docker_client, docker_base_image, example_dir, host_ca_bundle,
     shutil.copytree(example_dir, folder)
     (folder / "score.py").write_text(V2_SCORE)
     return build_image(load_spec(folder), "shipyard-test-iris:v2", base_image=docker_base_image,
-                       extra_ca=host_ca_bundle, client=docker_client).tag
+                       extra_ca=host_ca_bundle, client=docker_client, runtime_wheel=runtime_wheel).tag
 
 
 @pytest.fixture
