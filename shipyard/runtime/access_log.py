@@ -14,7 +14,7 @@ import sys
 import time
 from typing import TextIO
 
-from shipyard.runtime import jsonfast
+from shipyard.scoring import json_codec
 
 LOGGER_NAME = "shipyard.access"
 FLUSH_INTERVAL_S = 0.2
@@ -43,7 +43,7 @@ class AccessLog:
         millis = int((now - second) * 1000)
         message = f'{client} "{method} {path}" {status} {seconds * 1000.0:.3f}ms {request_id}'
         if self._json:
-            line = jsonfast.dumps({
+            line = json_codec.dumps({
                 "time": f"{self._stamp}.{millis:03d}Z", "level": "INFO", "logger": LOGGER_NAME, "pid": self._pid,
                 "request_id": request_id, "message": message, "method": method, "path": path, "status": status,
                 "duration_ms": round(seconds * 1000.0, 3), "client": client,

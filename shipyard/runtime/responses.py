@@ -12,7 +12,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Message, Scope, Send
 
-from shipyard.runtime import jsonfast
+from shipyard.scoring import json_codec
 
 JSON = b"application/json"
 
@@ -51,12 +51,12 @@ async def send_error(scope: Scope, send: Send, status: int, message: str,
     """Send an error body; a 503 (model not loaded yet) tells clients when to retry."""
     if status == 503:
         headers = [*headers, (b"retry-after", b"1")]
-    await send_body(scope, send, status, jsonfast.dumps(error_document(message, **extra)), headers=headers)
+    await send_body(scope, send, status, json_codec.dumps(error_document(message, **extra)), headers=headers)
 
 
 def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A FastAPI route's JSON answer, serialized by :mod:`~shipyard.runtime.jsonfast`."""
-    return Response(jsonfast.dumps(document), status_code=status, media_type="application/json", headers=headers)
+    """A FastAPI route's JSON answer, serialized by :mod:`~shipyard.scoring.json_codec`."""
+    return Response(json_codec.dumps(document), status_code=status, media_type="application/json", headers=headers)
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

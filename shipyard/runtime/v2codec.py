@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from shipyard.errors import BadRequestError, ScoringError
-from shipyard.runtime import jsonfast
+from shipyard.scoring import json_codec
 from shipyard.scoring.base import InferRequest, InferResponse, InferTensor
 
 DATATYPES: dict[str, np.dtype] = {
@@ -67,7 +67,7 @@ def decode_request(body: bytes | bytearray, header_length: int | None) -> tuple[
         binary = memoryview(body)[header_length:]
         body = body[:header_length]
     try:
-        document = jsonfast.loads(body)
+        document = json_codec.loads(body)
     except ValueError as exc:
         raise BadRequestError(f"the infer request is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
@@ -253,7 +253,7 @@ def encode_response(
     if response.parameters:
         document["parameters"] = response.parameters
     document["outputs"] = outputs
-    header = jsonfast.dumps(document)
+    header = json_codec.dumps(document)
     if not chunks:
         return header, None
     return b"".join([header, *chunks]), len(header)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shipyard.errors import BadRequestError
-from shipyard.scoring import _json
+from shipyard.scoring import json_codec
 from shipyard.scoring.base import ScoreRequest
 
 
@@ -61,7 +61,7 @@ def json_document(request: ScoreRequest) -> Any:
     if not body.strip():
         raise BadRequestError("request body is empty; expected a JSON document such as {\"data\": [...]}")
     try:
-        return _json.loads(body)
+        return json_codec.loads(body)
     except ValueError as exc:
         raise BadRequestError(f"request body is not valid JSON: {exc}") from None
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from shipyard.errors import BadRequestError, ModelLoadError
-from shipyard.scoring import _json
+from shipyard.scoring import json_codec
 from shipyard.scoring.base import (
     InferRequest,
     InferResponse,
@@ -270,7 +270,7 @@ class TorchScorer(Scorer):
             except (ValueError, TypeError) as exc:
                 raise BadRequestError(f"input {name!r}: cannot read the value as {specs[name].datatype or 'FP32'} "
                                       f"numbers: {exc}") from None
-        return ScoreResponse(body=_json.dumps({t.name: t.data for t in self._run(arrays)}))
+        return ScoreResponse(body=json_codec.dumps({t.name: t.data for t in self._run(arrays)}))
 
     # -- description -----------------------------------------------------------------------------
     def metadata(self) -> ModelMetadata:

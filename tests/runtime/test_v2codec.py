@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from shipyard.errors import BadRequestError
-from shipyard.runtime import jsonfast, v2codec
+from shipyard.runtime import v2codec
+from shipyard.scoring import json_codec
 from shipyard.scoring.base import InferResponse, InferTensor
 
 
 def _request(*inputs: dict, **extra: object) -> bytes:
-    return jsonfast.dumps({"inputs": list(inputs), **extra})
+    return json_codec.dumps({"inputs": list(inputs), **extra})
 
 
 def test_json_inputs_flat_or_nested_become_shaped_arrays() -> None:
@@ -107,7 +108,7 @@ def test_encoded_response_round_trips_through_json_and_binary() -> None:
     body, header_length = v2codec.encode_response(
         response, model_name="m", model_version="1", wants_binary=lambda name: name == "b"
     )
-    header = jsonfast.loads(body[:header_length])
+    header = json_codec.loads(body[:header_length])
     assert header["id"] == "req-1" and header["model_name"] == "m"
     a, b, c = header["outputs"]
     assert a == {"name": "a", "datatype": "FP16", "shape": [1, 2], "data": [1.5, 2.5]}

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from shipyard.scoring import _json
+from shipyard.scoring import json_codec
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -21,16 +21,16 @@ from shipyard.scoring import _json
     ("text", "text"),
 ])
 def test_dumps_matches_what_json_would_produce_for_plain_data(value, expected):
-    assert json.loads(_json.dumps(value)) == expected
+    assert json.loads(json_codec.dumps(value)) == expected
 
 
 def test_unencodable_objects_raise_type_error():
     with pytest.raises(TypeError, match="object is not JSON serializable|Type is not JSON serializable"):
-        _json.dumps(object())
+        json_codec.dumps(object())
 
 
 def test_loads_accepts_nan_written_by_json_dumps():
-    assert np.isnan(_json.loads(json.dumps({"x": float("nan")}))["x"])
+    assert np.isnan(json_codec.loads(json.dumps({"x": float("nan")}))["x"])
 
 
 def test_stdlib_fallback_without_orjson(monkeypatch):
@@ -38,7 +38,7 @@ def test_stdlib_fallback_without_orjson(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "orjson", None)  # makes "import orjson" fail
-    spec = importlib.util.spec_from_file_location("shipyard_json_without_orjson", _json.__file__)
+    spec = importlib.util.spec_from_file_location("shipyard_json_without_orjson", json_codec.__file__)
     fallback = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fallback)
 

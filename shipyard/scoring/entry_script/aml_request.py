@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from shipyard.errors import BadRequestError
-from shipyard.scoring import _json
+from shipyard.scoring import json_codec
 from shipyard.scoring.base import ScoreRequest
 from shipyard.scoring.entry_script.headers import Headers
 from shipyard.scoring.entry_script.multidict import MultiDict
@@ -158,7 +158,7 @@ class AMLRequest:
                 f"expected Content-Type application/json, got {self.content_type or 'none'}", status_code=415
             )
         try:
-            return _json.loads(self._request.body)
+            return json_codec.loads(self._request.body)
         except ValueError as exc:
             if silent:
                 return None

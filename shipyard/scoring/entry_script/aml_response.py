@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from shipyard.scoring import _json
+from shipyard.scoring import json_codec
 from shipyard.scoring.base import ScoreResponse
 
 FLASK_DEFAULT_MEDIA_TYPE = "text/html; charset=utf-8"
@@ -31,7 +31,7 @@ def encode_chunks(source: Iterable[Any]) -> Iterator[bytes]:
         elif isinstance(chunk, (bytearray, memoryview)):
             yield bytes(chunk)
         else:
-            yield _json.dumps(chunk)
+            yield json_codec.dumps(chunk)
 
 
 class AMLResponse:
@@ -59,17 +59,17 @@ class AMLResponse:
         if message is None:
             self.body, media_type = b"{}", JSON_MEDIA_TYPE
         elif json_str:
-            self.body, media_type = _json.dumps(message), JSON_MEDIA_TYPE
+            self.body, media_type = json_codec.dumps(message), JSON_MEDIA_TYPE
         elif isinstance(message, str):
             self.body, media_type = message.encode("utf-8"), FLASK_DEFAULT_MEDIA_TYPE
         elif isinstance(message, (bytes, bytearray, memoryview)):
             self.body, media_type = bytes(message), FLASK_DEFAULT_MEDIA_TYPE
         elif isinstance(message, (dict, list, tuple, int, float, bool)) or hasattr(message, "__array__"):
-            self.body, media_type = _json.dumps(message), JSON_MEDIA_TYPE
+            self.body, media_type = json_codec.dumps(message), JSON_MEDIA_TYPE
         elif isinstance(message, Iterable):
             self.body, media_type = encode_chunks(message), FLASK_DEFAULT_MEDIA_TYPE
         else:
-            self.body, media_type = _json.dumps(message), JSON_MEDIA_TYPE
+            self.body, media_type = json_codec.dumps(message), JSON_MEDIA_TYPE
         self.mimetype = media_type.split(";", 1)[0]
         self.content_type = content_type or media_type
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shipyard.errors import BadRequestError
-from shipyard.scoring import _json
+from shipyard.scoring import json_codec
 from shipyard.scoring.base import ScoreRequest
 from shipyard.scoring.bodies import decode_body, is_json_content_type, query_values
 from shipyard.scoring.entry_script.aml_request import AMLRequest
@@ -59,7 +59,7 @@ class SchemaInput:
         if not body.strip():
             raise BadRequestError("POST body is empty; expected a JSON object such as {\"data\": ...}")
         try:
-            document = _json.loads(body)
+            document = json_codec.loads(body)
         except ValueError as exc:
             raise BadRequestError(f"POST body is not valid JSON: {exc}") from None
         if not isinstance(document, dict):

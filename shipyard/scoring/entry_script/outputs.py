@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from shipyard.errors import ScoringError
-from shipyard.scoring import _json
+from shipyard.scoring import json_codec
 from shipyard.scoring.base import ScoreResponse
 from shipyard.scoring.entry_script.aml_response import AMLResponse, encode_chunks
 
@@ -30,7 +30,7 @@ def to_score_response(result: Any) -> ScoreResponse:
     if _is_werkzeug_response(result):
         return _from_werkzeug(result)
     try:
-        return ScoreResponse(body=_json.dumps(result))
+        return ScoreResponse(body=json_codec.dumps(result))
     except TypeError as exc:
         raise ScoringError(
             f"run() returned a {type(result).__module__}.{type(result).__qualname__}, which cannot be "

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shipyard.errors import BadRequestError, ScoringError
-from shipyard.scoring import _json
+from shipyard.scoring import json_codec
 from shipyard.scoring.base import InferRequest, InferResponse, InferTensor, ScoreRequest
 from shipyard.scoring.datatypes import numpy_to_datatype, to_bytes_tensor, to_str_tensor
 from shipyard.scoring.entry_script import schema
@@ -99,7 +99,7 @@ def _json_body(request: InferRequest) -> bytes:
     document: dict[str, Any] = {tensor.name: _json_value(tensor) for tensor in request.inputs}
     if len(request.inputs) == 1 and SINGLE_INPUT_ALIAS not in document:
         document[SINGLE_INPUT_ALIAS] = document[request.inputs[0].name]
-    return _json.dumps(document)
+    return json_codec.dumps(document)
 
 
 def _unwrap(result: Any) -> Any:
@@ -110,12 +110,12 @@ def _unwrap(result: Any) -> Any:
         if response.status_code >= 400:
             raise ScoringError(body.decode("utf-8", errors="replace"), status_code=response.status_code)
         try:
-            return _json.loads(body)
+            return json_codec.loads(body)
         except ValueError:
             return body
     if isinstance(result, str):
         try:
-            return _json.loads(result)
+            return json_codec.loads(result)
         except ValueError:
             return result
     return result
@@ -139,7 +139,7 @@ def _as_array(name: str, value: Any) -> np.ndarray:
     if array.dtype.kind in "SU":
         return to_bytes_tensor(array)
     if array.dtype == object:
-        flat = [item if isinstance(item, bytes) else (item.encode() if isinstance(item, str) else _json.dumps(item))
+        flat = [item if isinstance(item, bytes) else (item.encode() if isinstance(item, str) else json_codec.dumps(item))
                 for item in array.flat]
         out = np.empty(len(flat), dtype=object)
         out[:] = flat

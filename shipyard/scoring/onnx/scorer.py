@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from shipyard.errors import BadRequestError, ModelLoadError
-from shipyard.scoring import _json
+from shipyard.scoring import json_codec
 from shipyard.scoring.base import (
     InferRequest,
     InferResponse,
@@ -150,7 +150,7 @@ class OnnxScorer(Scorer):
         if spec.is_tensor:
             return value
         out = np.empty(len(value), dtype=object)
-        out[:] = [_json.dumps(item) for item in value]
+        out[:] = [json_codec.dumps(item) for item in value]
         return out
 
     # -- /score ----------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ class OnnxScorer(Scorer):
         feed = {name: self.inputs[name].from_json(value) for name, value in named_inputs(document, list(self.inputs)).items()}
         names = self._all_outputs
         results = self._session_run(names, feed)
-        return ScoreResponse(body=_json.dumps(dict(zip(names, results, strict=True))))
+        return ScoreResponse(body=json_codec.dumps(dict(zip(names, results, strict=True))))
 
     # -- description -----------------------------------------------------------------------------
     def metadata(self) -> ModelMetadata:
