@@ -141,23 +141,11 @@ def test_output_without_a_device_writes_the_bundle_and_manifest(docker_base_imag
 @pytest.fixture(scope="session")
 def arm64_base_image(docker_client) -> str:
     """A linux/arm64 Debian/Python base from Shipyard's own debootstrap builder, reused by tag."""
-    import docker
-
-    from shipyard.builder import build_base_image
-    from tests.fixtures.docker_engine import _machine_lock
+    from tests.fixtures.docker_engine import cached_base_image
 
     if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
         pytest.skip("arm64 emulation is not registered: apt-get install qemu-user-static binfmt-support")
-    with _machine_lock("base-image-arm64"):
-        try:
-            docker_client.images.get(ARM64_BASE_TAG)
-            return ARM64_BASE_TAG
-        except docker.errors.ImageNotFound:
-            pass
-        if shutil.which("debootstrap") is None:
-            pytest.skip("debootstrap is not installed (apt-get install debootstrap)")
-        build_base_image(ARM64_BASE_TAG, platform="linux/arm64", client=docker_client)
-    return ARM64_BASE_TAG
+    return cached_base_image(docker_client, ARM64_BASE_TAG, platform="linux/arm64")
 
 
 @pytest.fixture(scope="session")
