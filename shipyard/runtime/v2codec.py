@@ -22,17 +22,8 @@ import numpy as np
 from shipyard.errors import BadRequestError, ScoringError
 from shipyard.scoring import json_codec
 from shipyard.scoring.base import InferRequest, InferResponse, InferTensor
+from shipyard.scoring.datatypes import WIRE_DTYPES, numpy_to_datatype
 
-DATATYPES: dict[str, np.dtype] = {
-    "BOOL": np.dtype(np.bool_),
-    "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"),
-    "INT8": np.dtype("<i1"), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"),
-    "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
-    "BYTES": np.dtype(object),
-}
-_BY_DTYPE = {dtype.newbyteorder("="): name for name, dtype in DATATYPES.items() if name != "BYTES"}
 # Which numpy kinds a JSON array may parse to for each kind of V2 datatype.
 _JSON_KINDS = {"b": "b", "u": "iu", "i": "iu", "f": "iuf"}
 _LENGTH = struct.Struct("<I")
@@ -40,14 +31,12 @@ _LENGTH = struct.Struct("<I")
 
 def datatype_of(array: np.ndarray, name: str) -> str:
     """The V2 datatype name for a numpy array a scorer returned."""
-    if array.dtype.kind in "OUS":
-        return "BYTES"
-    try:
-        return _BY_DTYPE[array.dtype.newbyteorder("=")]
-    except KeyError:
+    try:  # any byte order: encoding writes little-endian anyway
+        return numpy_to_datatype(array.dtype.newbyteorder("="))
+    except TypeError:
         raise ScoringError(
             f"output '{name}' has numpy dtype {array.dtype}, which the V2 protocol cannot carry; "
-            f"convert it to one of {', '.join(DATATYPES)}"
+            f"convert it to one of {', '.join(WIRE_DTYPES)}"
         ) from None
 
 
@@ -128,9 +117,9 @@ def _decode_input(raw: Any, position: int, binary: memoryview) -> tuple[InferTen
         raise BadRequestError(f"inputs[{position}] needs a string 'name'")
     name = raw["name"]
     datatype = raw.get("datatype")
-    if datatype not in DATATYPES:
+    if datatype not in WIRE_DTYPES:
         raise BadRequestError(
-            f"input '{name}': datatype {datatype!r} is not supported; use one of {', '.join(DATATYPES)}"
+            f"input '{name}': datatype {datatype!r} is not supported; use one of {', '.join(WIRE_DTYPES)}"
         )
     shape = raw.get("shape")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
@@ -168,7 +157,7 @@ def _from_binary(name: str, datatype: str, shape: list[int], count: int, chunk: 
         array = np.empty(count, dtype=object)
         array[:] = items
         return array.reshape(shape)
-    dtype = DATATYPES[datatype]
+    dtype = WIRE_DTYPES[datatype]
     if len(chunk) != count * dtype.itemsize:
         raise BadRequestError(
             f"input '{name}': shape {shape} of {datatype} needs {count * dtype.itemsize} bytes, "
@@ -188,7 +177,7 @@ def _from_json(name: str, datatype: str, shape: list[int], count: int, data: Any
         array = np.empty(len(flat), dtype=object)
         array[:] = [item.encode() for item in flat]
     else:
-        dtype = DATATYPES[datatype]
+        dtype = WIRE_DTYPES[datatype]
         try:
             array = np.array(data)
         except ValueError as exc:
@@ -261,7 +250,7 @@ def encode_response(
 
 def _to_binary(array: np.ndarray, datatype: str) -> bytes:
     if datatype != "BYTES":
-        return np.ascontiguousarray(array, dtype=DATATYPES[datatype]).tobytes()
+        return np.ascontiguousarray(array, dtype=WIRE_DTYPES[datatype]).tobytes()
     parts = []
     for item in array.ravel():
         raw = item.encode() if isinstance(item, str) else bytes(item)

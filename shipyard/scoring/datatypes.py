@@ -27,6 +27,9 @@ DATATYPE_TO_NUMPY: dict[str, np.dtype] = {
     "BYTES": np.dtype(object),
 }
 _NUMPY_TO_DATATYPE = {dtype: name for name, dtype in DATATYPE_TO_NUMPY.items()}
+# The same dtypes in little-endian byte order: how V2 binary tensor data (Triton's binary extension)
+# lays them out on the wire, whatever the host's order (BOOL, UINT8, INT8, BYTES have no byte order).
+WIRE_DTYPES: dict[str, np.dtype] = {name: dtype.newbyteorder("<") for name, dtype in DATATYPE_TO_NUMPY.items()}
 
 # ONNX tensor element type (as onnxruntime spells it in NodeArg.type) -> V2 datatype
 ONNX_TO_DATATYPE: dict[str, str] = {
