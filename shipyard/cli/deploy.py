@@ -9,8 +9,11 @@ what was given. The option names follow Azure ML's ``deploy_configuration`` (see
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -36,15 +39,22 @@ _OPTION_FLAGS = {
 
 _TARGET = typer.Option("container", "--target", "-t",
                        help="Where: container (a Docker Engine), kubernetes, or edge (a device's engine).")
-_DOCKER_HOST = typer.Option(None, "--docker-host", help="[container] Engine: tcp://HOST:2375, ssh://USER@HOST "
-                                                        "(default: DOCKER_HOST or the local socket).")
-_PUBLIC_HOST = typer.Option(None, "--public-host", help="[container, edge] Host name to put in scoring URIs.")
-_DEVICE = typer.Option(None, "--device", help="[edge] The device's engine: ssh://USER@HOST or tcp://HOST:2375 "
-                                              "(default: SHIPYARD_EDGE_DEVICE).")
-_NAMESPACE = typer.Option(None, "--namespace", help="[kubernetes] Namespace (default: default).")
-_CONTEXT = typer.Option(None, "--context", help="[kubernetes] Kubeconfig context (default: current).")
-_KUBECONFIG = typer.Option(None, "--kubeconfig", help="[kubernetes] Kubeconfig file (default: KUBECONFIG).")
 _JSON = typer.Option(False, "--json", help="Print one JSON object instead of text.")
+
+# settings field -> its flag: where a deployment lives. Every command that reaches a target takes
+# these flags through @_target_settings, which hands them over as one ``settings`` dict.
+_SETTING_FLAGS = {
+    "docker_host": typer.Option(None, "--docker-host", help="[container] Engine: tcp://HOST:2375, ssh://USER@HOST "
+                                                            "(default: DOCKER_HOST or the local socket)."),
+    "public_host": typer.Option(None, "--public-host", help="[container, edge] Host name to put in scoring URIs."),
+    "namespace": typer.Option(None, "--namespace", help="[kubernetes] Namespace (default: default)."),
+    "context": typer.Option(None, "--context", help="[kubernetes] Kubeconfig context (default: current)."),
+    "kubeconfig": typer.Option(None, "--kubeconfig", help="[kubernetes] Kubeconfig file (default: KUBECONFIG)."),
+    "device": typer.Option(None, "--device", help="[edge] The device's engine: ssh://USER@HOST or tcp://HOST:2375 "
+                                                  "(default: SHIPYARD_EDGE_DEVICE)."),
+}
+# Default of a command's ``settings`` parameter: @_target_settings puts the flags in its place.
+_SETTINGS: Any = None
 
 
 def register(app: typer.Typer) -> None:
@@ -70,11 +80,35 @@ def _pairs(values: list[str] | None, flag: str) -> dict[str, str] | None:
     return pairs
 
 
-def _settings(docker_host: str | None = None, public_host: str | None = None, namespace: str | None = None,
-              context: str | None = None, kubeconfig: str | None = None, device: str | None = None) -> dict[str, Any]:
-    given = {"docker_host": docker_host, "public_host": public_host, "namespace": namespace,
-             "context": context, "kubeconfig": kubeconfig, "device": device}
-    return {key: value for key, value in given.items() if value is not None}
+def _target_settings(*, public_host: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the target-settings flags in place of its ``settings`` parameter.
+
+    Typer reads flags from a command's signature, so without this every command would list the
+    same settings parameters and rebuild the dict from them. The command gets only the flags that were
+    given, so settings left out are not sent. ``public_host=False``: for commands that print no URI.
+    """
+    names = [name for name in _SETTING_FLAGS if public_host or name != "public_host"]
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        parameters: list[inspect.Parameter] = []
+        for parameter in signature.parameters.values():
+            if parameter.name != "settings":
+                parameters.append(parameter)
+                continue
+            parameters += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                             default=_SETTING_FLAGS[name], annotation=Optional[str])
+                           for name in names]
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> None:
+            given = {name: kwargs.pop(name) for name in names}
+            command(**kwargs, settings={name: value for name, value in given.items() if value is not None})
+
+        run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        return run
+
+    return decorate
 
 
 def _checked_options(target: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +141,7 @@ def _print(deployment: Deployment, *, as_json: bool, show_keys: bool) -> None:
         typer.echo(f"{key + ':':<{width + 1}} {'-' if value is None else value}")
 
 
+@_target_settings()
 def deploy(
     source: Optional[str] = typer.Argument(None, help="Image to deploy (iris:1), or a spec (file or folder) to "
                                                       "build first. Leave out to change only the settings of an "
@@ -147,12 +182,7 @@ def deploy(
                                           help="[kubernetes] Write the manifests to DIR instead of applying them. "
                                                "[edge] Write the bundle and IoT Edge manifest to DIR (with "
                                                "--device: and ship it)."),
-    docker_host: Optional[str] = _DOCKER_HOST,
-    public_host: Optional[str] = _PUBLIC_HOST,
-    namespace: Optional[str] = _NAMESPACE,
-    context: Optional[str] = _CONTEXT,
-    kubeconfig: Optional[str] = _KUBECONFIG,
-    device: Optional[str] = _DEVICE,
+    settings: dict[str, Any] = _SETTINGS,
     as_json: bool = _JSON,
 ) -> None:
     """Deploy an image (or a spec, built first) and print its scoring URI and keys."""
@@ -166,8 +196,7 @@ def deploy(
         "service_port": service_port, "node_selector": _pairs(node_selector, "--node-selector"),
         "image_pull_secrets": image_pull_secret or None,
     })
-    settings = _settings(docker_host, public_host, namespace, context, kubeconfig, device)
-    if output is not None and device:  # edge: keep the bundle in DIR and ship it
+    if output is not None and settings.get("device"):  # edge: keep the bundle in DIR and ship it
         options["bundle_dir"] = output
     elif output is not None:
         if source is None:
@@ -183,55 +212,47 @@ def deploy(
     _print(deployment, as_json=as_json, show_keys=True)
 
 
+@_target_settings()
 def status(
     name: str = typer.Argument(..., help="Deployment name."),
     target: str = _TARGET,
     show_keys: bool = typer.Option(False, "--show-keys", help="Print the keys too (always in --json)."),
-    docker_host: Optional[str] = _DOCKER_HOST, public_host: Optional[str] = _PUBLIC_HOST,
-    namespace: Optional[str] = _NAMESPACE, context: Optional[str] = _CONTEXT, kubeconfig: Optional[str] = _KUBECONFIG,
-    device: Optional[str] = _DEVICE,
+    settings: dict[str, Any] = _SETTINGS,
     as_json: bool = _JSON,
 ) -> None:
     """Show a deployment's state, scoring URI and (with --show-keys) keys, read from the target."""
-    settings = _settings(docker_host, public_host, namespace, context, kubeconfig, device)
     _print(api.status(name, target=target, settings=settings), as_json=as_json, show_keys=show_keys)
 
 
+@_target_settings(public_host=False)
 def logs(
     name: str = typer.Argument(..., help="Deployment name."),
     tail: int = typer.Option(200, "--tail", help="How many lines from the end."),
     target: str = _TARGET,
-    docker_host: Optional[str] = _DOCKER_HOST,
-    namespace: Optional[str] = _NAMESPACE, context: Optional[str] = _CONTEXT, kubeconfig: Optional[str] = _KUBECONFIG,
-    device: Optional[str] = _DEVICE,
+    settings: dict[str, Any] = _SETTINGS,
 ) -> None:
     """Print the last lines of a deployment's log (every pod's, on Kubernetes)."""
-    settings = _settings(docker_host, None, namespace, context, kubeconfig, device)
     typer.echo(api.logs(name, tail=tail, target=target, settings=settings))
 
 
+@_target_settings(public_host=False)
 def delete(
     name: str = typer.Argument(..., help="Deployment name."),
     target: str = _TARGET,
-    docker_host: Optional[str] = _DOCKER_HOST,
-    namespace: Optional[str] = _NAMESPACE, context: Optional[str] = _CONTEXT, kubeconfig: Optional[str] = _KUBECONFIG,
-    device: Optional[str] = _DEVICE,
+    settings: dict[str, Any] = _SETTINGS,
 ) -> None:
     """Delete a deployment and everything it created on the target."""
-    settings = _settings(docker_host, None, namespace, context, kubeconfig, device)
     api.delete(name, target=target, settings=settings)
     typer.echo(f"deleted {name}")
 
 
+@_target_settings()
 def list_deployments(
     target: str = _TARGET,
-    docker_host: Optional[str] = _DOCKER_HOST, public_host: Optional[str] = _PUBLIC_HOST,
-    namespace: Optional[str] = _NAMESPACE, context: Optional[str] = _CONTEXT, kubeconfig: Optional[str] = _KUBECONFIG,
-    device: Optional[str] = _DEVICE,
+    settings: dict[str, Any] = _SETTINGS,
     as_json: bool = _JSON,
 ) -> None:
     """List the Shipyard deployments on a target (keys are not shown)."""
-    settings = _settings(docker_host, public_host, namespace, context, kubeconfig, device)
     found = api.list_deployments(target=target, settings=settings)
     if as_json:
         typer.echo(json.dumps([d.to_dict(include_keys=False) for d in found], indent=2))
@@ -246,15 +267,14 @@ def list_deployments(
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
 
 
+@_target_settings()
 def invoke(
     name: str = typer.Argument(..., help="Deployment name."),
     data: Path = typer.Option(..., "--data", "-d", help="File with the request body ('-' for stdin)."),
     content_type: Optional[str] = typer.Option(None, "--content-type",
                                                help="Default: application/json if the body is JSON."),
     target: str = _TARGET,
-    docker_host: Optional[str] = _DOCKER_HOST, public_host: Optional[str] = _PUBLIC_HOST,
-    namespace: Optional[str] = _NAMESPACE, context: Optional[str] = _CONTEXT, kubeconfig: Optional[str] = _KUBECONFIG,
-    device: Optional[str] = _DEVICE,
+    settings: dict[str, Any] = _SETTINGS,
 ) -> None:
     """POST a request to a deployment's /score with its key and print the answer."""
     if str(data) == "-":
@@ -263,6 +283,5 @@ def invoke(
         raise typer.BadParameter(f"{data} is not a file", param_hint="--data")
     else:
         body = data.read_bytes()
-    settings = _settings(docker_host, public_host, namespace, context, kubeconfig, device)
     answer = api.invoke(name, body, content_type=content_type, target=target, settings=settings)
     typer.echo(answer.text)
