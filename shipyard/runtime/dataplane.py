@@ -4,9 +4,9 @@ The route modules (:mod:`~shipyard.runtime.azure_routes`, :mod:`~shipyard.runtim
 :mod:`~shipyard.runtime.health`) only translate between HTTP and the calls below, so the
 behaviour (model state, timeouts, V2 validation, error mapping) lives in one place.
 
-User code (``init()``, ``run()``, ``close()``) always runs on the :class:`ScoringExecutor`'s
-threads, never on the event loop, so a slow model cannot stall health checks or other
-connections. Errors leave here as :class:`~shipyard.errors.ScoringError` subclasses carrying
+User code (``init()``, ``run()``, ``close()``) runs through a :class:`ModelRunner`: on a scoring
+thread, so a slow model cannot stall health checks or other connections, or, for a ``run()``
+that has proved to answer within a millisecond, inline on the event loop (``SHIPYARD_SCORING_MODE``). Errors leave here as :class:`~shipyard.errors.ScoringError` subclasses carrying
 their HTTP status; an unexpected exception from the model is logged with its traceback and turned
 into a generic 500 that names the request id, so internals never leak to clients.
 """
@@ -31,7 +31,7 @@ from shipyard.errors import (
     ScoringError,
 )
 from shipyard.runtime import v2checks, v2codec
-from shipyard.runtime.executor import ModelRunner
+from shipyard.runtime.runner import ModelRunner
 from shipyard.runtime.settings import RuntimeSettings
 from shipyard.scoring.base import ModelInfo, ModelMetadata, Scorer, ScoreRequest, ScoreResponse
 
@@ -53,7 +53,7 @@ class ModelState(enum.Enum):
     STOPPED = "stopped"
 
 
-@dataclass
+@dataclass(slots=True)
 class ScoreOutcome:
     """A ``/score`` answer plus how long ``run()`` itself took (``x-ms-run-fn-exec-ms``)."""
 
@@ -100,7 +100,7 @@ class DataPlane:
         self.load_error: BaseException | None = None
         self._factory = scorer_factory or _default_factory
         self._observe = observe_model_time or (lambda protocol, seconds: None)
-        self._runner = ModelRunner(settings.scoring_threads, settings.request_timeout_s)
+        self._runner = ModelRunner(settings.scoring_threads, settings.request_timeout_s, settings.scoring_mode)
         self._scorer: Scorer | None = None
         self._metadata: ModelMetadata | None = None
         self._metadata_doc: dict[str, Any] = {}
@@ -250,16 +250,12 @@ class DataPlane:
     ) -> tuple[T, float]:
         """Call the scorer; log and genericise unexpected errors; report the model time."""
         clock: list[float] = []
-
-        def run(arg: Any) -> T:
-            start = time.perf_counter()
-            try:
-                return fn(arg)
-            finally:
-                clock.append(time.perf_counter() - start)
-
+        runner, timeout = self._runner, timeout or self.settings.request_timeout_s
         try:
-            result = await self._runner.call(run, argument, timeout=timeout or self.settings.request_timeout_s)
+            if runner.inline_ready():
+                result = runner.call_inline(fn, argument, timeout, observe=clock.append)
+            else:
+                result = await runner.call(fn, argument, timeout=timeout, hot=True, observe=clock.append)
         except ScoringError:
             raise
         except Exception as exc:
