@@ -1,0 +1,81 @@
+"""One ``send()`` per response instead of two: uvicorn's HTTP protocol over a coalescing transport.
+
+uvicorn writes a response's status line and headers to the socket as soon as the app sends
+``http.response.start``, and the body separately on ``http.response.body``: two system calls and,
+with ``TCP_NODELAY``, two TCP segments per response. On a small scoring answer the kernel's share
+of those writes is the largest single cost of a request (``bench/RESULTS.md``). The transport
+below gathers everything written during one step of the event loop and hands it to the real
+transport once, at the end of that step: the same bytes, in the same order, one segment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+
+class CoalescingTransport:
+    """Wraps an ``asyncio.Transport``: writes made in one loop step go out as one write."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not isinstance(data, bytes):
+            data = bytes(data)  # the caller may reuse its buffer before the flush
+        if self._pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self.flush)
+        else:
+            self._pending.append(data)
+
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def flush(self) -> None:
+        """Write what is pending now (also called before closing)."""
+        pending, self._pending = self._pending, None
+        if not pending or self._transport.is_closing():
+            return
+        if len(pending) == 1:
+            self._transport.write(pending[0])
+        else:
+            self._transport.writelines(pending)  # uvloop: one writev; asyncio: one joined write
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending = None
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(map(len, self._pending or ()))
+
+    # What uvicorn calls on every request, delegated without the __getattr__ detour.
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def __getattr__(self, name: str) -> Any:  # everything else: the real transport
+        return getattr(self._transport, name)
+
+
+class CoalescingHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+    """uvicorn's own HTTP protocol (httptools when installed, else h11) on a :class:`CoalescingTransport`."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]

@@ -1,0 +1,71 @@
+"""The coalescing transport: what one event-loop step writes reaches the peer as one write."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from shipyard.runtime.transport import CoalescingTransport
+
+
+def _runners() -> list[Callable[[Coroutine[Any, Any, None]], None]]:
+    """asyncio's own loop, and uvloop (what the runtime uses) when installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return [asyncio.run]
+    return [asyncio.run, uvloop.run]
+
+
+async def _connected_pair() -> tuple[CoalescingTransport, socket.socket]:
+    ours, peer = socket.socketpair()
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_connection(asyncio.Protocol, sock=ours)
+    peer.setblocking(False)
+    return CoalescingTransport(transport, loop), peer  # type: ignore[arg-type]
+
+
+def _received(peer: socket.socket) -> bytes:
+    try:
+        return peer.recv(65536)
+    except BlockingIOError:
+        return b""
+
+
+@pytest.mark.parametrize("run", _runners(), ids=lambda run: run.__module__)
+def test_writes_of_one_step_arrive_together_and_in_order(run: Callable[..., None]) -> None:
+    async def scenario() -> None:
+        transport, peer = await _connected_pair()
+        transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n")
+        transport.write(bytearray(b"hello"))  # a mutable buffer is copied at once
+        assert _received(peer) == b""  # nothing on the wire during the step...
+        await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        # ...then everything in one piece (a single recv sees both writes)
+        assert _received(peer) == b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
+        transport.write(b"last words")
+        transport.close()  # pending bytes are written before closing
+        await asyncio.sleep(0.01)
+        assert _received(peer) == b"last words"
+        assert transport.is_closing()
+        peer.close()
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("run", _runners(), ids=lambda run: run.__module__)
+def test_everything_else_is_the_real_transport(run: Callable[..., None]) -> None:
+    async def scenario() -> None:
+        transport, peer = await _connected_pair()
+        assert transport.get_extra_info("socket") is not None
+        assert transport.get_write_buffer_size() == 0
+        transport.write(b"12345")
+        assert transport.get_write_buffer_size() == 5
+        transport.abort()
+        peer.close()
+
+    run(scenario())
