@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 from shipyard.scoring import json_codec
 
@@ -22,47 +22,53 @@ _MAX_BUFFERED = 512  # lines; beyond this a request flushes synchronously
 
 
 class AccessLog:
-    """Buffered access-log lines in the ``console`` or ``json`` log format."""
+    """Buffered access-log lines in the ``console`` or ``json`` log format.
+
+    A request only appends its facts to a list; the lines are formatted when the buffer is
+    written, in one tight loop, off the request's path.
+    """
 
     def __init__(self, log_format: str = "console", stream: TextIO | None = None) -> None:
         self._json = log_format == "json"
         self._stream = stream
-        self._lines: list[str] = []
+        self._entries: list[tuple[Any, ...]] = []
         self._pid = os.getpid()
-        self._second = -1
+        self._second = -1  # the second _stamp spells out: one strftime per second, not per line
         self._stamp = ""
 
-    def record(self, client: str, method: str, path: str, status: int, seconds: float, request_id: str) -> None:
-        """Add the line for one answered request."""
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            pattern = "%Y-%m-%dT%H:%M:%S" if self._json else "%Y-%m-%d %H:%M:%S"
-            self._stamp = time.strftime(pattern, time.gmtime(now) if self._json else time.localtime(now))
-        millis = int((now - second) * 1000)
-        message = f'{client} "{method} {path}" {status} {seconds * 1000.0:.3f}ms {request_id}'
-        if self._json:
-            line = json_codec.dumps({
-                "time": f"{self._stamp}.{millis:03d}Z", "level": "INFO", "logger": LOGGER_NAME, "pid": self._pid,
-                "request_id": request_id, "message": message, "method": method, "path": path, "status": status,
-                "duration_ms": round(seconds * 1000.0, 3), "client": client,
-            }).decode()  # fmt: skip
-        else:
-            line = f"{self._stamp},{millis:03d} INFO    [{self._pid}] {LOGGER_NAME}: {message}"
-        self._lines.append(line)
-        if len(self._lines) >= _MAX_BUFFERED:
+    def record(self, client: tuple[str, int] | None, method: str, path: str, status: int, seconds: float,
+               request_id: str) -> None:
+        """Note one answered request (*client*: ASGI's ``(host, port)``, or ``None``)."""
+        self._entries.append((time.time(), client, method, path, status, seconds, request_id))
+        if len(self._entries) >= _MAX_BUFFERED:
             self.flush()
 
     def flush(self) -> None:
-        """Write the buffered lines."""
-        if not self._lines:
+        """Format and write the buffered lines."""
+        if not self._entries:
             return
-        text = "\n".join(self._lines) + "\n"
-        self._lines.clear()
+        entries, self._entries = self._entries, []
+        text = "\n".join(map(self._line, entries)) + "\n"
         stream = self._stream or sys.stderr
         try:
             stream.write(text)
             stream.flush()
         except (OSError, ValueError):  # stderr closed (shutdown, a detached process): drop the lines
             pass
+
+    def _line(self, entry: tuple[Any, ...]) -> str:
+        now, client, method, path, status, seconds, request_id = entry
+        address = f"{client[0]}:{client[1]}" if client else "-"
+        message = f'{address} "{method} {path}" {status} {seconds * 1000.0:.3f}ms {request_id}'
+        second = int(now)
+        if second != self._second:
+            pattern = "%Y-%m-%dT%H:%M:%S" if self._json else "%Y-%m-%d %H:%M:%S"
+            self._second, self._stamp = second, time.strftime(pattern, (time.gmtime if self._json else time.localtime)(now))
+        millis = int((now - second) * 1000)
+        if self._json:
+            return json_codec.dumps({
+                "time": f"{self._stamp}.{millis:03d}Z", "level": "INFO", "logger": LOGGER_NAME, "pid": self._pid,
+                "request_id": request_id, "message": message, "method": method, "path": path, "status": status,
+                "duration_ms": round(seconds * 1000.0, 3), "client": address,
+            }).decode()  # fmt: skip
+        return f"{self._stamp},{millis:03d} INFO    [{self._pid}] {LOGGER_NAME}: {message}"

@@ -10,6 +10,7 @@ translates HTTP to a :class:`~shipyard.scoring.base.ScoreRequest` and the
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
@@ -53,7 +54,7 @@ class ScoreEndpoint:
             request = ScoreRequest(
                 method=method,
                 path=scope["path"],
-                headers={name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]},
+                headers=RequestHeaders(scope["headers"]),
                 query=_query(scope["query_string"]),
                 body=body,
                 request_id=request_id,
@@ -93,6 +94,33 @@ class ScoreEndpoint:
         while (chunk := await self.dataplane.next_chunk(iterator, request_id)) is not None:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+
+
+class RequestHeaders(Mapping[str, str]):
+    """The request's headers as ``str`` (lower-case names), decoded on first use.
+
+    Most ``run()`` functions never look at headers, so the hot path does not decode them.
+    """
+
+    __slots__ = ("_decoded", "_raw")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+        self._decoded: dict[str, str] | None = None
+
+    def _headers(self) -> dict[str, str]:
+        if self._decoded is None:
+            self._decoded = {name.decode("latin-1"): value.decode("latin-1") for name, value in self._raw}
+        return self._decoded
+
+    def __getitem__(self, name: str) -> str:
+        return self._headers()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._headers())
+
+    def __len__(self) -> int:
+        return len(self._headers())
 
 
 def _query(raw: bytes) -> list[tuple[str, str]]:

@@ -111,7 +111,7 @@ class RuntimeMiddleware:
                 route = getattr(matched, "path", UNMATCHED)
             self.metrics.observe_request(route, scope["method"], status, seconds)
             if self.access_log is not None:
-                self.access_log.record(_client(scope), scope["method"], path, status, seconds, ids.request_id)
+                self.access_log.record(scope.get("client"), scope["method"], path, status, seconds, ids.request_id)
             REQUEST_ID.reset(token)
 
 
@@ -124,8 +124,3 @@ def _with_ids(scope: Scope, send: Send) -> Send:
         await send(message)
 
     return send_with_ids
-
-
-def _client(scope: Scope) -> str:
-    client = scope.get("client")
-    return f"{client[0]}:{client[1]}" if client else "-"

@@ -56,6 +56,10 @@ class RequestIds:
 
 def resolve(request_id: bytes | None, legacy: bytes | None, client: bytes | None, trace: bytes | None) -> RequestIds:
     """Work out the ids from the raw header values (``None`` when absent)."""
+    if not (request_id or legacy or client or trace):  # the usual case: the client sent none
+        rid = new_request_id()
+        raw = rid.encode("latin-1")
+        return RequestIds(request_id=rid, headers=[(b"x-request-id", raw), (b"x-ms-request-id", raw)])
     error = None
     rid = request_id.decode("latin-1") if request_id else ""
     if len(rid) > HEADER_LIMIT:

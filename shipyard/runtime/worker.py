@@ -19,6 +19,7 @@ import uvicorn
 from shipyard.errors import ModelLoadError
 from shipyard.runtime.app import create_app
 from shipyard.runtime.settings import RuntimeSettings
+from shipyard.runtime.transport import CoalescingHTTPProtocol
 
 
 class _Server(uvicorn.Server):
@@ -67,9 +68,11 @@ def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callabl
     config = uvicorn.Config(
         app,
         loop="auto",  # uvloop when installed
-        http="auto",  # httptools when installed
+        http=CoalescingHTTPProtocol,  # uvicorn's (httptools when installed), one write per response
+        interface="asgi3",  # RuntimeApp.__call__ returns a coroutine rather than being one
         lifespan="on",
         access_log=False,  # RuntimeMiddleware writes the access log, with the request id
+        server_header=False,  # no "server: uvicorn": one header less per answer, nothing to fingerprint
         log_config=None,  # logging was configured by the entry point
         timeout_graceful_shutdown=settings.graceful_timeout_s,
     )

@@ -59,7 +59,7 @@ class ModelMetadata:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class ScoreRequest:
     """An Azure-style scoring request, transport-agnostic.
 
@@ -74,7 +74,7 @@ class ScoreRequest:
     request_id: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class ScoreResponse:
     """What ``/score`` answers. ``body`` is bytes, or an iterable of byte chunks to stream."""
 
