@@ -25,9 +25,11 @@ def serve(
     port: int = typer.Option(None, "--port", help=_help("port") + " (default 5001)"),
     workers: int = typer.Option(None, "--workers", help=_help("workers") + " (default 1)"),
     scoring_threads: int = typer.Option(None, "--scoring-threads", help=_help("scoring_threads")),
+    scoring_mode: str = typer.Option(None, "--scoring-mode", help=_help("scoring_mode")),
     model_name: str = typer.Option(None, "--model-name", help=_help("model_name")),
     model_version: str = typer.Option(None, "--model-version", help=_help("model_version")),
     api_key: list[str] = typer.Option(None, "--api-key", help=_help("api_keys") + " Repeatable."),
+    cors_origin: list[str] = typer.Option(None, "--cors-origin", help=_help("cors_origins") + " Repeatable."),
     max_body_bytes: int = typer.Option(None, "--max-body-bytes", help=_help("max_body_bytes")),
     request_timeout: float = typer.Option(None, "--request-timeout", help=_help("request_timeout_s")),
     log_format: str = typer.Option(None, "--log-format", help=_help("log_format")),
@@ -39,8 +41,8 @@ def serve(
 
     settings = load_settings(
         model_dir=model_dir, entry_script=entry_script, host=host, port=port, workers=workers,
-        scoring_threads=scoring_threads, model_name=model_name, model_version=model_version,
-        api_keys=api_key or None, max_body_bytes=max_body_bytes, request_timeout_s=request_timeout,
+        scoring_threads=scoring_threads, scoring_mode=scoring_mode, model_name=model_name, model_version=model_version,
+        api_keys=api_key or None, cors_origins=cors_origin or None, max_body_bytes=max_body_bytes, request_timeout_s=request_timeout,
         log_format=log_format,
     )  # fmt: skip
     configure_logging(settings.log_level, settings.log_format)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard import __version__
 from shipyard.errors import ModelLoadError
-from shipyard.runtime import azure_routes, health, metrics, v2_routes
+from shipyard.runtime import azure_routes, cors, health, metrics, v2_routes
 from shipyard.runtime.access_log import FLUSH_INTERVAL_S, AccessLog
 from shipyard.runtime.access_log import LOGGER_NAME as ACCESS_LOGGER
 from shipyard.runtime.auth import ApiKeyAuth
@@ -42,13 +42,14 @@ class RuntimeApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         return self.wrap(super().build_middleware_stack())
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:  # type: ignore[override]
         # Starlette's own entry, without the per-request hooks newer FastAPI versions add here
         # (OpenTelemetry lookups): the runtime has its own metrics and this is every request's path.
+        # Not a coroutine itself: it hands back the middleware's, one frame less per request.
         scope["app"] = self
         if self.middleware_stack is None:
             self.middleware_stack = self.build_middleware_stack()
-        await self.middleware_stack(scope, receive, send)
+        return self.middleware_stack(scope, receive, send)  # type: ignore[return-value]
 
 
 def create_app(
@@ -113,14 +114,18 @@ def create_app(
             return infer
         return None
 
-    app.wrap = lambda inner: RuntimeMiddleware(  # type: ignore[method-assign]
-        inner,
-        auth=ApiKeyAuth(settings.api_keys),
-        metrics=app_metrics,
-        max_body_bytes=settings.max_body_bytes,
-        access_log=access_log,
-        dispatch=dispatch,
-    )
+    def wrap(inner: ASGIApp) -> ASGIApp:
+        runtime = RuntimeMiddleware(
+            inner,
+            auth=ApiKeyAuth(settings.api_keys),
+            metrics=app_metrics,
+            max_body_bytes=settings.max_body_bytes,
+            access_log=access_log,
+            dispatch=dispatch,
+        )
+        return cors.wrap(runtime, settings.cors_origins)
+
+    app.wrap = wrap  # type: ignore[method-assign]
     return app
 
 

@@ -43,10 +43,21 @@ class RuntimeSettings(BaseSettings):
     model_version: str = Field(default="1", description="Version reported by V2 metadata.")
     host: str = Field(default="0.0.0.0", description="Address to bind.")
     port: int = Field(default=DEFAULT_PORT, ge=1, le=65535, description="Port to listen on.")
-    workers: int = Field(default=1, ge=1, description="Worker processes; each runs init() once.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        validation_alias=AliasChoices("SHIPYARD_WORKERS", "WORKER_COUNT", "workers"),
+        description="Worker processes; each runs init() once.",
+    )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Accepted 'Authorization: Bearer <key>' keys, comma-separated. Empty: auth off.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("SHIPYARD_CORS_ORIGINS", "AML_CORS_ORIGINS", "cors_origins"),
+        description="Web origins browsers may call the service from (CORS), comma-separated; * for any. "
+        "Empty: CORS off.",
     )
     max_body_bytes: int = Field(default=100 * 1024 * 1024, ge=1, description="Larger bodies get 413.")
     request_timeout_s: float = Field(
@@ -59,6 +70,14 @@ class RuntimeSettings(BaseSettings):
         description=(
             "Threads per worker that run init()/run(). 1 (the default, like Azure's sync workers) "
             "keeps score.py code that is not thread-safe safe; raise it only for thread-safe models."
+        ),
+    )
+    scoring_mode: Literal["auto", "thread", "inline"] = Field(
+        default="auto",
+        description=(
+            "Where run() runs: auto (on the scoring thread, or on the event loop once it has proved to "
+            "answer within 1 ms), thread (always the scoring thread, init()'s thread), or inline (init() "
+            "and run() on the event loop, like Azure's sync workers)."
         ),
     )
     graceful_timeout_s: float = Field(
@@ -80,7 +99,7 @@ class RuntimeSettings(BaseSettings):
         default=False, description="Fail at start when the first execution provider is unavailable."
     )
 
-    @field_validator("api_keys", "execution_providers", mode="before")
+    @field_validator("api_keys", "cors_origins", "execution_providers", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
