@@ -37,6 +37,12 @@ TABLES: list[tuple[str, list[tuple[str, str, str]], str]] = [
         "Shipyard ÷ floor",
     ),
     (
+        "**Where `run()` runs** (constant score.py): the default `SHIPYARD_SCORING_MODE=auto` (on the event "
+        "loop once `run()` has proved fast) vs `thread` (every call handed to the scoring thread and back)",
+        [("auto", "shipyard", "constant"), ("thread", "shipyard-thread", "constant")],
+        "auto ÷ thread",
+    ),
+    (
         "**No score.py**: Shipyard serving `model.onnx` itself, `POST /v2/models/iris/infer` (context)",
         [("Shipyard V2", "shipyard", "v2-infer"), ("Shipyard score.py", "shipyard", "score")],
         "V2 ÷ score.py",

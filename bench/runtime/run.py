@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="",
         help="only these server/scenario labels, comma-separated "
         "(shipyard/score, azmlinfsrv/score, uvicorn-floor/constant, shipyard/constant, "
-        "azmlinfsrv/constant, shipyard/v2-infer)",
+        "azmlinfsrv/constant, shipyard/v2-infer, shipyard-thread/constant)",
     )
     parser.add_argument("--work-dir", type=Path, default=HERE / ".work", help="model, logs, raw results")
     parser.add_argument("--azml-venv", type=Path, default=HERE / ".venv-azml", help="azmlinfsrv's own venv")

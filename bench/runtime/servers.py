@@ -151,11 +151,12 @@ def build_specs(
     }
     azml_env = {"PATH": f"{azml_bin}{os.pathsep}{os.environ.get('PATH', '')}", "AZUREML_MODEL_DIR": str(model_dir)}
 
-    def shipyard(scenario: str, script: str | None) -> ServerSpec:
-        env = dict(shipyard_env)
+    def shipyard(scenario: str, script: str | None, mode: str = "auto") -> ServerSpec:
+        env = dict(shipyard_env, SHIPYARD_SCORING_MODE=mode)
         if script:
             env["SHIPYARD_ENTRY_SCRIPT"] = str(HERE / script)
-        return ServerSpec("shipyard", scenario, workloads[scenario], (python, "-m", "shipyard.runtime"), env)
+        name = "shipyard" if mode == "auto" else f"shipyard-{mode}"
+        return ServerSpec(name, scenario, workloads[scenario], (python, "-m", "shipyard.runtime"), env)
 
     def azml(scenario: str, script: str) -> ServerSpec:
         argv = (
@@ -181,6 +182,7 @@ def build_specs(
         shipyard("constant", "score_constant.py"),
         azml("constant", "score_constant.py"),
         shipyard("v2-infer", None),
+        shipyard("constant", "score_constant.py", mode="thread"),  # what auto mode saves
     ]
 
 
