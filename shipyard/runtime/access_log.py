@@ -19,6 +19,8 @@ from shipyard.scoring import json_codec
 LOGGER_NAME = "shipyard.access"
 FLUSH_INTERVAL_S = 0.2
 _MAX_BUFFERED = 512  # lines; beyond this a request flushes synchronously
+# The runtime's console log layout (shipyard.runtime.logconfig) for one access line.
+_CONSOLE_LINE = f'%s,%03d INFO    [%d] {LOGGER_NAME}: %s "%s %s" %d %.3fms %s'
 
 
 class AccessLog:
@@ -58,17 +60,19 @@ class AccessLog:
 
     def _line(self, entry: tuple[Any, ...]) -> str:
         now, client, method, path, status, seconds, request_id = entry
-        address = f"{client[0]}:{client[1]}" if client else "-"
-        message = f'{address} "{method} {path}" {status} {seconds * 1000.0:.3f}ms {request_id}'
         second = int(now)
         if second != self._second:
             pattern = "%Y-%m-%dT%H:%M:%S" if self._json else "%Y-%m-%d %H:%M:%S"
             self._second, self._stamp = second, time.strftime(pattern, (time.gmtime if self._json else time.localtime)(now))
-        millis = int((now - second) * 1000)
-        if self._json:
-            return json_codec.dumps({
-                "time": f"{self._stamp}.{millis:03d}Z", "level": "INFO", "logger": LOGGER_NAME, "pid": self._pid,
-                "request_id": request_id, "message": message, "method": method, "path": path, "status": status,
-                "duration_ms": round(seconds * 1000.0, 3), "client": address,
-            }).decode()  # fmt: skip
-        return f"{self._stamp},{millis:03d} INFO    [{self._pid}] {LOGGER_NAME}: {message}"
+        if not self._json:  # one format operation: this runs for every request
+            address = "%s:%d" % client if client else "-"
+            return _CONSOLE_LINE % (self._stamp, (now - second) * 1000, self._pid, address, method, path,
+                                    status, seconds * 1000.0, request_id)
+        address = f"{client[0]}:{client[1]}" if client else "-"
+        return json_codec.dumps({
+            "time": f"{self._stamp}.{int((now - second) * 1000):03d}Z", "level": "INFO", "logger": LOGGER_NAME,
+            "pid": self._pid, "request_id": request_id,
+            "message": f'{address} "{method} {path}" {status} {seconds * 1000.0:.3f}ms {request_id}',
+            "method": method, "path": path, "status": status, "duration_ms": round(seconds * 1000.0, 3),
+            "client": address,
+        }).decode()  # fmt: skip

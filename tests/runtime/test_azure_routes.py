@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 
@@ -77,6 +78,15 @@ def test_too_long_request_id_is_431(echo: RunningServer) -> None:
 def test_swagger_without_a_schema_is_the_generic_document(echo: RunningServer) -> None:
     response = httpx.get(echo.url + "/swagger.json")
     assert response.status_code == 200 and "/score" in response.json()["paths"]
+
+
+def test_each_request_gets_one_access_log_line_in_the_console_layout(echo: RunningServer) -> None:
+    httpx.post(echo.url + "/score", content=b"hi", headers={"x-request-id": "req-console"})
+    time.sleep(0.5)  # access-log lines are written a few times a second
+    lines = [line for line in echo.log().splitlines() if line.endswith(" req-console")]
+    assert len(lines) == 1, echo.log()
+    assert re.fullmatch(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO    \[\d+\] shipyard\.access: '
+                        r'127\.0\.0\.1:\d+ "POST /score" 200 \d+\.\d{3}ms req-console', lines[0]), lines[0]
 
 
 def test_run_raising_is_a_500_with_the_request_id_and_the_server_keeps_serving(module_runtime) -> None:  # type: ignore[no-untyped-def]
