@@ -108,7 +108,7 @@ class DataPlane:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def load(self) -> None:
-        """Build the scorer and run its ``load()`` (``init()``) on the scoring thread.
+        """Build the scorer and run its ``load()`` (``init()``): on the scoring thread (the loop in ``inline`` mode).
 
         Raises:
             ModelLoadError: the model could not be loaded; ``state`` is then ``FAILED``.
@@ -165,7 +165,7 @@ class DataPlane:
 
     # -- Azure /score ----------------------------------------------------------------------------
     async def score(self, request: ScoreRequest) -> ScoreOutcome:
-        """Run ``scorer.score`` on the scoring thread within the request timeout."""
+        """Run ``scorer.score`` (on the scoring thread or inline, as the runner decides) within the request timeout."""
         scorer = self._require_scorer()
         response, seconds = await self._timed(scorer.score, request, "score", request.request_id)
         return ScoreOutcome(response=response, run_ms=seconds * 1000.0)

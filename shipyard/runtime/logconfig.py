@@ -3,7 +3,7 @@
 ``console`` is for people at a terminal; ``json`` writes one object per line for log shippers
 (set ``SHIPYARD_LOG_FORMAT=json`` in images). uvicorn's loggers are routed through the same
 handler. Every record carries the current request id (``-`` outside a request), which also
-reaches log lines written by ``run()`` because the scoring thread runs in the request's context.
+reaches log lines written by ``run()``, which runs in the request's context on any thread.
 """
 
 from __future__ import annotations

@@ -49,9 +49,10 @@ def serve(settings: RuntimeSettings) -> None:
     """
     sock = bind_socket(settings.host, settings.port)
     logger.info(
-        "Shipyard runtime: model '%s' version %s on http://%s:%d, %d worker(s), %d scoring thread(s) each",
+        "Shipyard runtime: model '%s' version %s on http://%s:%d, %d worker(s), %d scoring thread(s) each, "
+        "scoring mode %s",
         settings.resolved_model_name, settings.model_version, settings.host, settings.port,
-        settings.workers, settings.scoring_threads,
+        settings.workers, settings.scoring_threads, settings.scoring_mode,
     )  # fmt: skip
     try:
         if settings.workers == 1:
