@@ -69,7 +69,7 @@ def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callabl
         app,
         loop="auto",  # uvloop when installed
         http=CoalescingHTTPProtocol,  # uvicorn's (httptools when installed), one write per response
-        interface="asgi3",  # RuntimeApp.__call__ returns a coroutine rather than being one
+        interface="asgi3",
         lifespan="on",
         access_log=False,  # RuntimeMiddleware writes the access log, with the request id
         server_header=False,  # no "server: uvicorn": one header less per answer, nothing to fingerprint

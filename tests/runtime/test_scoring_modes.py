@@ -144,3 +144,34 @@ def test_auto_mode_with_several_scoring_threads_stays_on_them(module_runtime, th
     server = module_runtime("thread_score.py", env={"SHIPYARD_SCORING_THREADS": threads})
     names = {score(server).json()["thread"] for _ in range(FIRST_PROBATION * 2)}
     assert names and LOOP_THREAD not in names
+
+
+def test_an_app_embedded_off_the_main_thread_keeps_run_on_the_scoring_thread(model_folder) -> None:  # type: ignore[no-untyped-def]
+    """create_app() under a plain uvicorn.Server (ASGI version sniffed) in a thread: no SIGALRM there."""
+    import threading
+
+    import uvicorn
+
+    from shipyard.runtime import create_app, load_settings
+    from tests.fixtures.servers import SCRIPTS, free_port
+
+    port = free_port()
+    app = create_app(load_settings(model_dir=model_folder, entry_script=SCRIPTS / "thread_score.py"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/v2/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        threads = {httpx.post(url + "/score", json={}).json()["thread"] for _ in range(FIRST_PROBATION * 2)}
+        assert threads == {SCORING_THREAD}
+    finally:
+        server.should_exit = True
+        thread.join(10)
