@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 from bisect import bisect_left
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -35,6 +35,16 @@ class _Pending:
 
     def __init__(self, buckets: int) -> None:
         self.count, self.total, self.buckets = 0, 0.0, [0] * buckets
+
+
+def _tally(series: dict[Any, _Pending], key: Any, bounds: tuple[float, ...], seconds: float) -> None:
+    """Add one observation to *key*'s tally in *series* (created on first use)."""
+    pending = series.get(key)
+    if pending is None:
+        pending = series[key] = _Pending(len(bounds))
+    pending.count += 1
+    pending.total += seconds
+    pending.buckets[bisect_left(bounds, seconds)] += 1
 
 
 class Metrics:
@@ -74,22 +84,11 @@ class Metrics:
         """Count one answered request."""
         if method not in _METHODS:
             method = "OTHER"  # bounded label values, whatever clients send
-        key = (route, method, status)
-        pending = self._pending_requests.get(key)
-        if pending is None:
-            pending = self._pending_requests[key] = _Pending(len(self._bounds))
-        pending.count += 1
-        pending.total += seconds
-        pending.buckets[bisect_left(self._bounds, seconds)] += 1
+        _tally(self._pending_requests, (route, method, status), self._bounds, seconds)
 
     def observe_model(self, protocol: str, seconds: float) -> None:
         """Record time spent inside the model."""
-        pending = self._pending_model.get(protocol)
-        if pending is None:
-            pending = self._pending_model[protocol] = _Pending(len(self._bounds))
-        pending.count += 1
-        pending.total += seconds
-        pending.buckets[bisect_left(self._bounds, seconds)] += 1
+        _tally(self._pending_model, protocol, self._bounds, seconds)
 
     def flush(self) -> None:
         """Move the tallies into prometheus-client (and, with several workers, into the shared files)."""
