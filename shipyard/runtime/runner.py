@@ -67,7 +67,7 @@ class ModelRunner:
             ScoringTimeoutError: still running after *timeout* seconds; a thread call runs on
                 (its result is dropped), an inline call is interrupted.
         """
-        if (hot or self.mode == "inline") and self._policy.wants_inline() and self._inline_allowed():
+        if self._inline_wanted(hot):
             if self._on_threads:  # keep one call at a time, in order: let the threads finish first
                 await self._threads_idle(timeout)
             if not self._on_threads:
@@ -79,12 +79,16 @@ class ModelRunner:
 
         The shortcut saves the hot path a coroutine; :meth:`call` decides the same way.
         """
-        return not self._on_threads and self._policy.wants_inline() and self._inline_allowed()
+        return not self._on_threads and self._inline_wanted(hot=True)
 
     def shutdown(self, timeout: float) -> None:
         self._executor.shutdown(timeout)
 
     # -- inline ------------------------------------------------------------------------------------
+    def _inline_wanted(self, hot: bool) -> bool:
+        """Whether the policy puts this kind of call on the event loop now (threads busy or not)."""
+        return (hot or self.mode == "inline") and self._policy.wants_inline() and self._inline_allowed()
+
     def _inline_allowed(self) -> bool:
         """Inline needs the alarm for timeouts; ``inline`` mode goes ahead without it (with a warning)."""
         if not self._alarm_checked:

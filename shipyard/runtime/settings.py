@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shipyard.runtime.inline import ScoringMode
+
 DEFAULT_PORT = 5001  # the port Azure ML images listen on; users' clients and probes expect it
 
 
@@ -72,7 +74,7 @@ class RuntimeSettings(BaseSettings):
             "keeps score.py code that is not thread-safe safe; raise it only for thread-safe models."
         ),
     )
-    scoring_mode: Literal["auto", "thread", "inline"] = Field(
+    scoring_mode: ScoringMode = Field(
         default="auto",
         description=(
             "Where run() runs: auto (on the scoring thread, or on the event loop once it has proved to "
