@@ -103,8 +103,9 @@ def create_app(
     metrics.register(app, app_metrics)
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 
-    score = azure_routes.ScoreEndpoint(dataplane, settings.max_body_bytes)
-    infer = v2_routes.InferEndpoint(dataplane, settings.max_body_bytes)
+    # Bound methods rather than the instances: calling an instance goes through its type's slot.
+    score = azure_routes.ScoreEndpoint(dataplane, settings.max_body_bytes).__call__
+    infer = v2_routes.InferEndpoint(dataplane, settings.max_body_bytes).__call__
 
     def dispatch(scope: Scope) -> Endpoint | None:
         path = scope["path"]

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 SCORE_PATH = "/score"
 _ALLOW = [(b"allow", b"GET, POST, OPTIONS")]
 _FAILED = {True: b"True", False: b"False"}
+_JSON = b"application/json"
 
 
 class ScoreEndpoint:
@@ -51,14 +52,10 @@ class ScoreEndpoint:
         request_id = scope[REQUEST_ID_KEY]
         try:
             body = await limits.read_body(receive, self.max_body_bytes)
-            request = ScoreRequest(
-                method=method,
-                path=scope["path"],
-                headers=RequestHeaders(scope["headers"]),
-                query=_query(scope["query_string"]),
-                body=body,
-                request_id=request_id,
-            )
+            query = scope["query_string"]
+            # Positional: a dataclass called with keywords costs a dict per call, on every request.
+            request = ScoreRequest(method, scope["path"], RequestHeaders(scope["headers"]),
+                                   _query(query) if query else [], body, request_id)
             outcome = await self.dataplane.score(request)
         except ScoringError as exc:
             failed = exc.status_code >= 500
@@ -71,12 +68,13 @@ class ScoreEndpoint:
             (b"x-ms-run-fn-exec-ms", b"%.3f" % outcome.run_ms),
             (b"x-ms-run-function-failed", _FAILED[response.run_function_failed or response.status_code >= 500]),
         ]
-        content_type = response.media_type.encode("latin-1")
-        for name, value in response.headers.items():
-            if name.lower() == "content-type":
-                content_type = value.encode("latin-1")
-            elif name.lower() != "content-length":
-                headers.append((name.lower().encode("latin-1"), str(value).encode("latin-1")))
+        content_type = _JSON if response.media_type == "application/json" else response.media_type.encode("latin-1")
+        if response.headers:  # only AMLResponse answers set headers
+            for name, value in response.headers.items():
+                if name.lower() == "content-type":
+                    content_type = value.encode("latin-1")
+                elif name.lower() != "content-length":
+                    headers.append((name.lower().encode("latin-1"), str(value).encode("latin-1")))
         if isinstance(response.body, str):
             response.body = response.body.encode()
         if isinstance(response.body, (bytes, bytearray, memoryview)):
@@ -124,7 +122,7 @@ class RequestHeaders(Mapping[str, str]):
 
 
 def _query(raw: bytes) -> list[tuple[str, str]]:
-    return parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
+    return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
 
 
 def register(app: FastAPI, dataplane: DataPlane) -> None:

@@ -168,7 +168,7 @@ class DataPlane:
         """Run ``scorer.score`` (on the scoring thread or inline, as the runner decides) within the request timeout."""
         scorer = self._require_scorer()
         response, seconds = await self._timed(scorer.score, request, "score", request.request_id)
-        return ScoreOutcome(response=response, run_ms=seconds * 1000.0)
+        return ScoreOutcome(response, seconds * 1000.0)
 
     async def next_chunk(self, iterator: Any, request_id: str) -> bytes | None:
         """The next chunk of a streamed ``/score`` body, produced on the scoring thread; None at the end."""

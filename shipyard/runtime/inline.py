@@ -52,15 +52,12 @@ class InlinePolicy:
 
     def __init__(self, mode: ScoringMode) -> None:
         self.mode = mode
+        self.inline = mode == "inline"
+        """Whether ``run()`` calls go on the event loop now (a plain attribute: read on every request)."""
         self._calls = 0
         self._last_slow = -TOLERANCE_WINDOW - 1  # call number of the latest call over the budget
         self._last_strike = 0  # call number of the latest slow call that was not forgiven
         self._probation = FIRST_PROBATION
-
-    def wants_inline(self) -> bool:
-        if self.mode == "auto":
-            return self._calls - self._last_strike >= self._probation
-        return self.mode == "inline"
 
     def observe(self, seconds: float | None) -> None:
         """Learn from one finished ``run()``: how long it took (``None``: unknown, counted as a stall)."""
@@ -68,7 +65,8 @@ class InlinePolicy:
             return
         self._calls += 1
         if seconds is not None and seconds <= INLINE_BUDGET_S:
-            if self._calls - self._last_strike == self._probation:
+            if not self.inline and self._calls - self._last_strike >= self._probation:
+                self.inline = True
                 logger.debug("run() answered within %g ms %d times in a row: running it on the event loop",
                              INLINE_BUDGET_S * 1000, self._probation)
             return
@@ -76,7 +74,8 @@ class InlinePolicy:
         self._last_slow = self._calls
         if lone:
             return
-        if self._calls - 1 - self._last_strike >= self._probation:  # it was running inline: back to the thread
+        if self.inline:  # back to the thread, for longer than last time
+            self.inline = False
             self._probation = min(self._probation * 2, MAX_PROBATION)
             logger.debug("run() took %s: back on the scoring thread until %d calls in a row are fast",
                          "too long" if seconds is None else f"{seconds * 1000:.1f} ms", self._probation)

@@ -35,14 +35,15 @@ class _IdGenerator:
         self._prefix = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-"
         self._next = itertools.count(int(text[20:], 16)).__next__
 
-    def __call__(self) -> str:
+    def next_id(self) -> str:
         return f"{self._prefix}{self._next() & 0xFFFFFFFFFFFF:012x}"
 
 
-new_request_id = _IdGenerator()
+_ids = _IdGenerator()
+new_request_id = _ids.next_id
 """A new request id, in the usual UUID text form (version 4 bits set)."""
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=new_request_id.reseed)
+    os.register_at_fork(after_in_child=_ids.reseed)
 
 
 @dataclass(slots=True)
@@ -59,7 +60,7 @@ def resolve(request_id: bytes | None, legacy: bytes | None, client: bytes | None
     if not (request_id or legacy or client or trace):  # the usual case: the client sent none
         rid = new_request_id()
         raw = rid.encode("latin-1")
-        return RequestIds(request_id=rid, headers=[(b"x-request-id", raw), (b"x-ms-request-id", raw)])
+        return RequestIds(rid, [(b"x-request-id", raw), (b"x-ms-request-id", raw)])
     error = None
     rid = request_id.decode("latin-1") if request_id else ""
     if len(rid) > HEADER_LIMIT:

@@ -45,6 +45,7 @@ class ModelRunner:
         self._idle: asyncio.Future[None] | None = None  # resolved when _on_threads drops to 0
         self._alarm: MainThreadAlarm | None = None
         self._alarm_checked = False
+        self._inline_possible = False  # set once the alarm is in place (or inline mode goes without)
 
     async def call(
         self,
@@ -77,9 +78,10 @@ class ModelRunner:
     def inline_ready(self) -> bool:
         """Whether a per-request call would run inline right now: then :meth:`call_inline` it directly.
 
-        The shortcut saves the hot path a coroutine; :meth:`call` decides the same way.
+        The shortcut saves the hot path a coroutine and reads only attributes; :meth:`call` decides
+        the same way (and is where the alarm is first set up, so the first inline call goes there).
         """
-        return not self._on_threads and self._inline_wanted(hot=True)
+        return self._inline_possible and self._policy.inline and not self._on_threads
 
     def shutdown(self, timeout: float) -> None:
         self._executor.shutdown(timeout)
@@ -87,7 +89,7 @@ class ModelRunner:
     # -- inline ------------------------------------------------------------------------------------
     def _inline_wanted(self, hot: bool) -> bool:
         """Whether the policy puts this kind of call on the event loop now (threads busy or not)."""
-        return (hot or self.mode == "inline") and self._policy.wants_inline() and self._inline_allowed()
+        return (hot or self.mode == "inline") and self._policy.inline and self._inline_allowed()
 
     def _inline_allowed(self) -> bool:
         """Inline needs the alarm for timeouts; ``inline`` mode goes ahead without it (with a warning)."""
@@ -101,7 +103,8 @@ class ModelRunner:
             else:
                 logger.info("run() stays on the scoring thread: the event loop is not on the main thread "
                             "(or SIGALRM is taken), so an inline call could not be timed out")
-        return self._alarm is not None or self.mode == "inline"
+            self._inline_possible = self._alarm is not None or self.mode == "inline"
+        return self._inline_possible
 
     def call_inline(self, fn: Callable[[Any], T], argument: Any, timeout: float | None, *, hot: bool = True,
                     observe: Observer | None = None) -> T:

@@ -96,21 +96,21 @@ class TestInlinePolicy:
         policy = InlinePolicy("auto")
         for _ in range(FIRST_PROBATION):
             policy.observe(self.FAST)
-        assert policy.wants_inline()
+        assert policy.inline
         return policy
 
     def test_starts_on_the_thread_and_earns_the_loop(self) -> None:
         policy = InlinePolicy("auto")
         for _ in range(FIRST_PROBATION - 1):
             policy.observe(self.FAST)
-            assert not policy.wants_inline()
+            assert not policy.inline
         policy.observe(self.FAST)
-        assert policy.wants_inline()
+        assert policy.inline
 
     def test_forgives_a_lone_slow_call(self) -> None:
         policy = self.promoted()
         policy.observe(self.SLOW)
-        assert policy.wants_inline()
+        assert policy.inline
 
     def test_a_second_slow_call_within_the_window_sends_calls_back_for_a_longer_probation(self) -> None:
         policy = self.promoted()
@@ -118,25 +118,25 @@ class TestInlinePolicy:
         for _ in range(TOLERANCE_WINDOW - 2):
             policy.observe(self.FAST)
         policy.observe(self.SLOW)
-        assert not policy.wants_inline()
+        assert not policy.inline
         for _ in range(FIRST_PROBATION * 2 - 1):
             policy.observe(self.FAST)
-        assert not policy.wants_inline()
+        assert not policy.inline
         policy.observe(self.FAST)
-        assert policy.wants_inline()
+        assert policy.inline
 
     def test_a_stall_or_a_timeout_sends_calls_back_at_once(self) -> None:
         for duration in (STALL_S * 1.5, None):
             policy = self.promoted()
             policy.observe(duration)
-            assert not policy.wants_inline()
+            assert not policy.inline
 
     def test_thread_and_inline_modes_never_change(self) -> None:
         for mode, inline in (("thread", False), ("inline", True)):
             policy = InlinePolicy(mode)  # type: ignore[arg-type]
             for duration in (self.FAST,) * FIRST_PROBATION + (STALL_S * 2,):
                 policy.observe(duration)
-                assert policy.wants_inline() is inline
+                assert policy.inline is inline
 
 
 @pytest.mark.parametrize("threads", ["2"])

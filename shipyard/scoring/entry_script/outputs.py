@@ -17,6 +17,7 @@ from shipyard.scoring.base import ScoreResponse
 from shipyard.scoring.entry_script.aml_response import AMLResponse, encode_chunks
 
 RUN_FAILED_HEADER = "x-ms-run-function-failed"
+_PLAIN = frozenset({dict, list, str, int, float, bool, type(None)})
 
 
 def to_score_response(result: Any) -> ScoreResponse:
@@ -25,12 +26,13 @@ def to_score_response(result: Any) -> ScoreResponse:
     Raises:
         ScoringError: (500) the result cannot be encoded as JSON; the message names its type.
     """
-    if isinstance(result, AMLResponse):
-        return result.to_score_response()
-    if _is_werkzeug_response(result):
-        return _from_werkzeug(result)
+    if result.__class__ not in _PLAIN:  # the usual answers skip the response-object checks
+        if isinstance(result, AMLResponse):
+            return result.to_score_response()
+        if _is_werkzeug_response(result):
+            return _from_werkzeug(result)
     try:
-        return ScoreResponse(body=json_codec.dumps(result))
+        return ScoreResponse(json_codec.dumps(result))
     except TypeError as exc:
         raise ScoringError(
             f"run() returned a {type(result).__module__}.{type(result).__qualname__}, which cannot be "
