@@ -9,8 +9,11 @@ It saves a TorchScript model with known weights, starts ``python -m shipyard.run
 ``SHIPYARD_EXECUTION_PROVIDERS=CUDA`` and strict providers (so a silent CPU fallback fails the
 check), then with ``tritonclient.http``: checks readiness, reads the model metadata (which reports
 the device), sends batches as binary tensors, compares the answers with numpy, and prints the
-device, the results and request latencies. Exit status: 0 passed, 1 wrong answers or server
-failure, 2 no CUDA (without --allow-cpu).
+device, the results and request latencies. It does so once per scoring mode
+(``SHIPYARD_SCORING_MODE``): ``thread`` (CUDA calls on the scoring thread), ``inline`` (on the
+event loop's thread) and ``auto`` (starts on the thread, moves to the loop once calls prove fast;
+the check reports whether it moved). Exit status: 0 passed, 1 wrong answers or server failure,
+2 no CUDA (without --allow-cpu).
 """
 
 from __future__ import annotations
@@ -60,9 +63,14 @@ def save_model(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return weight, bias
 
 
-def start_runtime(model_dir: Path, port: int, log_path: Path, providers: str, strict: bool) -> subprocess.Popen:
+MOVED_TO_LOOP = "running it on the event loop"  # the runtime's debug line when auto mode goes inline
+
+
+def start_runtime(model_dir: Path, port: int, log_path: Path, providers: str, strict: bool,
+                  mode: str) -> subprocess.Popen:
     env = {**os.environ, "SHIPYARD_MODEL_DIR": str(model_dir), "SHIPYARD_MODEL_NAME": "gpu-check",
-           "SHIPYARD_HOST": "127.0.0.1", "SHIPYARD_PORT": str(port),
+           "SHIPYARD_HOST": "127.0.0.1", "SHIPYARD_PORT": str(port), "SHIPYARD_SCORING_MODE": mode,
+           "SHIPYARD_LOG_LEVEL": "debug",
            "SHIPYARD_EXECUTION_PROVIDERS": providers, "SHIPYARD_STRICT_PROVIDERS": "true" if strict else "false"}
     with open(log_path, "wb") as log:
         return subprocess.Popen([sys.executable, "-m", "shipyard.runtime"], env=env, stdout=log,
@@ -103,7 +111,8 @@ def check(address: str, weight: np.ndarray, bias: np.ndarray, requests: int, bat
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--allow-cpu", action="store_true", help="Run on the CPU when there is no CUDA.")
-    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=200, help="per scoring mode (auto moves after 32)")
+    parser.add_argument("--modes", default="thread,inline,auto", help="scoring modes to check, comma-separated")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--timeout", type=float, default=120.0, help="Seconds to wait for the runtime.")
     args = parser.parse_args()
@@ -123,44 +132,54 @@ def main() -> int:
               file=sys.stderr)
         return 2
 
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
     with tempfile.TemporaryDirectory(prefix="shipyard-gpu-check-") as temp:
         folder = Path(temp)
         (folder / "model").mkdir()
         weight, bias = save_model(folder / "model")
-        port = free_port()
-        log_path = folder / "runtime.log"
-        process = start_runtime(folder / "model", port, log_path, "CUDA" if cuda else "CUDA,CPU", strict=cuda)
-        try:
-            import tritonclient.http as triton
+        failures = [problem for mode in modes
+                    if (problem := check_mode(mode, folder, weight, bias, cuda, args)) is not None]
+    for problem in failures:
+        print(f"gpu_check: FAILED: {problem}", file=sys.stderr)
+    if failures:
+        return 1
+    print(f"gpu_check: PASSED in scoring modes {', '.join(modes)}")
+    return 0
 
-            wait_ready(triton.InferenceServerClient(f"127.0.0.1:{port}"), process, args.timeout)
-            outcome = check(f"127.0.0.1:{port}", weight, bias, args.requests, args.batch)
-        except Exception as exc:  # noqa: BLE001 - report and show the server's log
-            print(f"gpu_check: FAILED: {exc}\n--- runtime log ---\n{log_path.read_text(errors='replace')}",
-                  file=sys.stderr)
-            return 1
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=30)
-        loaded = [line for line in log_path.read_text(errors="replace").splitlines() if "Loaded" in line]
 
+def check_mode(mode: str, folder: Path, weight: np.ndarray, bias: np.ndarray, cuda: bool,
+               args: argparse.Namespace) -> str | None:
+    """Serve the model in one scoring mode and check it; the problem found, or None."""
+    port = free_port()
+    log_path = folder / f"runtime-{mode}.log"
+    process = start_runtime(folder / "model", port, log_path, "CUDA" if cuda else "CUDA,CPU", cuda, mode)
+    try:
+        import tritonclient.http as triton
+
+        wait_ready(triton.InferenceServerClient(f"127.0.0.1:{port}"), process, args.timeout)
+        outcome = check(f"127.0.0.1:{port}", weight, bias, args.requests, args.batch)
+    except Exception as exc:  # noqa: BLE001 - report and show the server's log
+        return f"[{mode}] {exc}\n--- runtime log ---\n{log_path.read_text(errors='replace')}"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+    log = log_path.read_text(errors="replace")
+    loaded = [line for line in log.splitlines() if "Loaded" in line]
     parameters = outcome["metadata"].get("parameters", {})
-    print(f"runtime: {loaded[-1].strip() if loaded else '(no load line)'}")
-    print(f"model metadata: platform={outcome['metadata']['platform']} device={parameters.get('device')} "
+    print(f"[{mode}] runtime: {loaded[-1].strip() if loaded else '(no load line)'}")
+    print(f"[{mode}] model metadata: platform={outcome['metadata']['platform']} device={parameters.get('device')} "
           f"execution_providers={parameters.get('execution_providers')}")
-    print(f"{args.requests} requests of batch {args.batch} via tritonclient: p50 {outcome['p50_ms']:.2f} ms, "
+    if mode == "auto":
+        print(f"[{mode}] moved from the scoring thread to the event loop: {'yes' if MOVED_TO_LOOP in log else 'no'}")
+    print(f"[{mode}] {args.requests} requests of batch {args.batch} via tritonclient: p50 {outcome['p50_ms']:.2f} ms, "
           f"max {outcome['max_ms']:.2f} ms, max |error| vs numpy {outcome['max_abs_error']:.2e}")
     expected_device = "cuda" if cuda else "cpu"
     if not str(parameters.get("device", "")).startswith(expected_device):
-        print(f"gpu_check: FAILED: the model runs on {parameters.get('device')}, expected {expected_device}",
-              file=sys.stderr)
-        return 1
+        return f"[{mode}] the model runs on {parameters.get('device')}, expected {expected_device}"
     if outcome["max_abs_error"] > 1e-3:
-        print("gpu_check: FAILED: answers differ from numpy", file=sys.stderr)
-        return 1
-    print(f"gpu_check: PASSED on {parameters.get('device')}")
-    return 0
+        return f"[{mode}] answers differ from numpy (max |error| {outcome['max_abs_error']:.2e})"
+    return None
 
 
 if __name__ == "__main__":
