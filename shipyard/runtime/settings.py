@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shipyard.runtime.inline import ScoringMode
@@ -44,7 +44,13 @@ class RuntimeSettings(BaseSettings):
     model_name: str | None = Field(default=None, description="Name in V2 routes; default: model_dir's name.")
     model_version: str = Field(default="1", description="Version reported by V2 metadata.")
     host: str = Field(default="0.0.0.0", description="Address to bind.")
-    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535, description="Port to listen on.")
+    port: int = Field(
+        default=DEFAULT_PORT,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("SHIPYARD_PORT", "SERVER_PORT", "port"),
+        description="Port to listen on (azmlinfsrv's SERVER_PORT is read too).",
+    )
     workers: int = Field(
         default=1,
         ge=1,
@@ -64,6 +70,13 @@ class RuntimeSettings(BaseSettings):
     max_body_bytes: int = Field(default=100 * 1024 * 1024, ge=1, description="Larger bodies get 413.")
     request_timeout_s: float = Field(
         default=60.0, gt=0, description="A request still running after this many seconds gets 504."
+    )
+    scoring_timeout_ms: float | None = Field(
+        default=None,
+        gt=0,
+        validation_alias=AliasChoices("SCORING_TIMEOUT_MS", "scoring_timeout_ms"),
+        description="Azure's name for the request timeout, in milliseconds; SHIPYARD_REQUEST_TIMEOUT_S wins.",
+        exclude=True,
     )
 
     scoring_threads: int = Field(
@@ -88,7 +101,11 @@ class RuntimeSettings(BaseSettings):
         description="On SIGTERM, how long in-flight requests may take to finish before workers stop.",
     )
     access_log: bool = Field(default=True, description="Log one line per request.")
-    log_level: str = Field(default="info", description="debug, info, warning or error.")
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        default="info",
+        validation_alias=AliasChoices("SHIPYARD_LOG_LEVEL", "AZUREML_LOG_LEVEL", "log_level"),
+        description="debug, info, warning or error (Azure's AZUREML_LOG_LEVEL is read too).",
+    )
     log_format: Literal["console", "json"] = Field(
         default="console", description="console for people, json (one object per line) for log shippers."
     )
@@ -101,12 +118,24 @@ class RuntimeSettings(BaseSettings):
         default=False, description="Fail at start when the first execution provider is unavailable."
     )
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value  # Azure spells them INFO, DEBUG
+
     @field_validator("api_keys", "cors_origins", "execution_providers", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _azure_timeout(self) -> RuntimeSettings:
+        """Azure images set ``SCORING_TIMEOUT_MS``; honour it unless the Shipyard setting was given."""
+        if self.scoring_timeout_ms is not None and "request_timeout_s" not in self.model_fields_set:
+            self.request_timeout_s = self.scoring_timeout_ms / 1000.0
+        return self
 
     @property
     def resolved_model_name(self) -> str:
@@ -131,6 +160,16 @@ def load_settings(**overrides: object) -> RuntimeSettings:
         problems = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
-            source = "flag" if field in given else f"SHIPYARD_{field.upper()}"
-            problems.append(f"{source} ({field}): {error['msg']} (got {error.get('input')!r})")
+            source = f"flag ({field})" if field in given else _environment_names(field)
+            problems.append(f"{source}: {error['msg']} (got {error.get('input')!r})")
         raise ServerStartError("invalid runtime settings: " + "; ".join(problems)) from None
+
+
+def _environment_names(name: str) -> str:
+    """The environment variable(s) a setting is read from, for error messages (*name*: field or alias)."""
+    for field, info in RuntimeSettings.model_fields.items():
+        choices = info.validation_alias.choices if isinstance(info.validation_alias, AliasChoices) else []
+        if name == field or name in choices:
+            names = [choice for choice in choices if isinstance(choice, str) and choice.isupper()]
+            return " or ".join(names) if names else f"SHIPYARD_{field.upper()}"
+    return name

@@ -31,5 +31,36 @@ def test_defaults_serve_like_azure_with_auto_scoring(monkeypatch: pytest.MonkeyP
 
 def test_a_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHIPYARD_SCORING_MODE", "turbo")
-    with pytest.raises(ServerStartError, match=r"SHIPYARD_SCORING_MODE \(scoring_mode\).*'auto', 'thread' or 'inline'"):
+    with pytest.raises(ServerStartError, match=r"SHIPYARD_SCORING_MODE: .*'auto', 'thread' or 'inline'"):
+        load_settings()
+
+
+def test_an_azure_name_that_fails_is_named_with_its_shipyard_twin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHIPYARD_WORKERS", raising=False)
+    monkeypatch.setenv("WORKER_COUNT", "0")
+    with pytest.raises(ServerStartError, match=r"SHIPYARD_WORKERS or WORKER_COUNT: .*greater than or equal to 1"):
+        load_settings()
+
+
+def test_azure_scoring_timeout_in_milliseconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHIPYARD_REQUEST_TIMEOUT_S", raising=False)
+    monkeypatch.setenv("SCORING_TIMEOUT_MS", "1500")
+    assert load_settings().request_timeout_s == 1.5
+    monkeypatch.setenv("SHIPYARD_REQUEST_TIMEOUT_S", "7")
+    assert load_settings().request_timeout_s == 7.0  # the Shipyard name wins
+    assert load_settings(request_timeout_s=3.0).request_timeout_s == 3.0  # and a flag over both
+    monkeypatch.setenv("SCORING_TIMEOUT_MS", "-5")
+    with pytest.raises(ServerStartError, match=r"SCORING_TIMEOUT_MS: Input should be greater than 0"):
+        load_settings()
+
+
+def test_azure_port_and_log_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHIPYARD_PORT", raising=False)
+    monkeypatch.delenv("SHIPYARD_LOG_LEVEL", raising=False)
+    monkeypatch.setenv("SERVER_PORT", "6000")
+    monkeypatch.setenv("AZUREML_LOG_LEVEL", "DEBUG")  # Azure's spelling
+    settings = load_settings()
+    assert (settings.port, settings.log_level) == (6000, "debug")
+    monkeypatch.setenv("AZUREML_LOG_LEVEL", "LOUD")
+    with pytest.raises(ServerStartError, match=r"SHIPYARD_LOG_LEVEL or AZUREML_LOG_LEVEL: .*'debug', 'info'"):
         load_settings()
