@@ -54,6 +54,13 @@ class RunningServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
+    def pid(self) -> int:
+        """The server's main process (valgrind's, when the spec runs the server under it)."""
+        if self._process is None:
+            raise RuntimeError(f"{self.spec.label} is not running")
+        return self._process.pid
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.spec.workload.path}"
 
