@@ -67,6 +67,12 @@ class RuntimeSettings(BaseSettings):
         description="Web origins browsers may call the service from (CORS), comma-separated; * for any. "
         "Empty: CORS off.",
     )
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("SHIPYARD_FORWARDED_ALLOW_IPS", "FORWARDED_ALLOW_IPS", "forwarded_allow_ips"),
+        description="Addresses of reverse proxies whose X-Forwarded-For/-Proto headers are trusted for the "
+        "client address (access log) and scheme, comma-separated; * for any. Empty: not read.",
+    )
     max_body_bytes: int = Field(default=100 * 1024 * 1024, ge=1, description="Larger bodies get 413.")
     request_timeout_s: float = Field(
         default=60.0, gt=0, description="A request still running after this many seconds gets 504."
@@ -123,7 +129,7 @@ class RuntimeSettings(BaseSettings):
     def _lower_level(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value  # Azure spells them INFO, DEBUG
 
-    @field_validator("api_keys", "cors_origins", "execution_providers", mode="before")
+    @field_validator("api_keys", "cors_origins", "execution_providers", "forwarded_allow_ips", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

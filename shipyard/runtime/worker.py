@@ -73,6 +73,10 @@ def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callabl
         lifespan="on",
         access_log=False,  # RuntimeMiddleware writes the access log, with the request id
         server_header=False,  # no "server: uvicorn": one header less per answer, nothing to fingerprint
+        # X-Forwarded-* only from the proxies named: uvicorn trusts 127.0.0.1 by default, which no
+        # container's peer is, and its check costs every request a pass over the headers.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         log_config=None,  # logging was configured by the entry point
         timeout_graceful_shutdown=settings.graceful_timeout_s,
     )

@@ -89,6 +89,18 @@ def test_each_request_gets_one_access_log_line_in_the_console_layout(echo: Runni
                         r'127\.0\.0\.1:\d+ "POST /score" 200 \d+\.\d{3}ms req-console', lines[0]), lines[0]
 
 
+def test_forwarded_for_is_trusted_only_from_the_proxies_named(echo: RunningServer, module_runtime) -> None:  # type: ignore[no-untyped-def]
+    behind_proxy = module_runtime("echo_score.py", env={"SHIPYARD_FORWARDED_ALLOW_IPS": "127.0.0.1"})
+    for server, request_id in ((echo, "req-direct"), (behind_proxy, "req-proxied")):
+        httpx.post(server.url + "/score", content=b"hi",
+                   headers={"x-request-id": request_id, "x-forwarded-for": "203.0.113.7"})
+    time.sleep(0.5)  # access-log lines are written a few times a second
+    direct = next(line for line in echo.log().splitlines() if line.endswith(" req-direct"))
+    proxied = next(line for line in behind_proxy.log().splitlines() if line.endswith(" req-proxied"))
+    assert "shipyard.access: 127.0.0.1:" in direct  # by default nobody's X-Forwarded-For is believed
+    assert "shipyard.access: 203.0.113.7:" in proxied
+
+
 def test_run_raising_is_a_500_with_the_request_id_and_the_server_keeps_serving(module_runtime) -> None:  # type: ignore[no-untyped-def]
     server = module_runtime("run_raises_score.py", env={"SHIPYARD_LOG_FORMAT": "json"})
     response = httpx.post(server.url + "/score", content=b"boom", headers={"x-request-id": "req-500"})
