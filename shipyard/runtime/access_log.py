@@ -19,11 +19,7 @@ from shipyard.scoring import json_codec
 LOGGER_NAME = "shipyard.access"
 FLUSH_INTERVAL_S = 0.2
 _MAX_BUFFERED = 512  # lines; beyond this a request flushes synchronously
-# The runtime's console log layout (shipyard.runtime.logconfig) for one access line: the time to the
-# second, its milliseconds, " INFO    [pid] shipyard.access: ", then the request. Integers only: a
-# float conversion costs more than the rest of the line.
-_CONSOLE_LINE = '%s,%03d%s%s:%d "%s %s" %d %d.%03dms %s'
-_CONSOLE_LINE_NO_CLIENT = '%s,%03d%s- "%s %s" %d %d.%03dms %s'
+_THREE_DIGITS = tuple(f"{number:03d}" for number in range(1000))  # a lookup costs less than a format spec
 
 
 class AccessLog:
@@ -68,13 +64,11 @@ class AccessLog:
         if second != self._second:
             pattern = "%Y-%m-%dT%H:%M:%S" if self._json else "%Y-%m-%d %H:%M:%S"
             self._second, self._stamp = second, time.strftime(pattern, (time.gmtime if self._json else time.localtime)(now))
-        if not self._json:  # one format operation: this runs for every request
-            micros = round(seconds * 1e6)
-            if client:
-                return _CONSOLE_LINE % (self._stamp, (now - second) * 1000, self._head, client[0], client[1],
-                                        method, path, status, micros // 1000, micros % 1000, request_id)
-            return _CONSOLE_LINE_NO_CLIENT % (self._stamp, (now - second) * 1000, self._head, method, path, status,
-                                              micros // 1000, micros % 1000, request_id)
+        if not self._json:  # the runtime's console layout (shipyard.runtime.logconfig); this runs for every request
+            address = f"{client[0]}:{client[1]}" if client else "-"
+            millis, micros = divmod(int(seconds * 1e6 + 0.5), 1000)  # integers: a float format costs more
+            return (f"{self._stamp},{_THREE_DIGITS[int((now - second) * 1000)]}{self._head}{address} "
+                    f'"{method} {path}" {status} {millis}.{_THREE_DIGITS[micros]}ms {request_id}')
         address = f"{client[0]}:{client[1]}" if client else "-"
         return json_codec.dumps({
             "time": f"{self._stamp}.{int((now - second) * 1000):03d}Z", "level": "INFO", "logger": LOGGER_NAME,
