@@ -167,10 +167,7 @@ class DataPlane:
     async def score(self, request: ScoreRequest) -> ScoreOutcome:
         """Run ``scorer.score`` (on the scoring thread or inline, as the runner decides) within the request timeout."""
         scorer = self._require_scorer()
-        if self._runner.inline_ready():  # the fast path: no coroutine, no thread hop
-            response, seconds = self._timed_inline(scorer.score, request, "score", request.request_id)
-        else:
-            response, seconds = await self._timed(scorer.score, request, "score", request.request_id)
+        response, seconds = await self._timed(scorer.score, request, "score", request.request_id)
         return ScoreOutcome(response, seconds * 1000.0)
 
     async def next_chunk(self, iterator: Any, request_id: str) -> bytes | None:
@@ -234,10 +231,7 @@ class DataPlane:
         client_timeout = request.parameters.get("timeout")  # tritonclient: microseconds
         if isinstance(client_timeout, (int, float)) and not isinstance(client_timeout, bool) and client_timeout > 0:
             timeout = min(timeout, client_timeout / 1e6)
-        if self._runner.inline_ready():
-            response, _ = self._timed_inline(scorer.infer, request, "infer", request_id, timeout)
-        else:
-            response, _ = await self._timed(scorer.infer, request, "infer", request_id, timeout)
+        response, _ = await self._timed(scorer.infer, request, "infer", request_id, timeout)
         if request.requested_outputs is not None:
             produced = {tensor.name: tensor for tensor in response.outputs}
             missing = [out for out in request.requested_outputs if out not in produced]
@@ -254,45 +248,24 @@ class DataPlane:
     async def _timed(
         self, fn: Callable[[Any], T], argument: Any, protocol: str, request_id: str, timeout: float | None = None
     ) -> tuple[T, float]:
-        """Call the scorer through the runner; log and genericise unexpected errors; report the model time."""
+        """Call the scorer; log and genericise unexpected errors; report the model time."""
         clock: list[float] = []
+        runner, timeout = self._runner, timeout or self.settings.request_timeout_s
         try:
-            result = await self._runner.call(fn, argument, timeout=timeout or self.settings.request_timeout_s,
-                                             hot=True, observe=clock.append)
+            if runner.inline_ready():
+                result = runner.call_inline(fn, argument, timeout, observe=clock.append)
+            else:
+                result = await runner.call(fn, argument, timeout=timeout, hot=True, observe=clock.append)
         except ScoringError:
             raise
         except Exception as exc:
-            raise self._unexpected(exc, protocol, request_id) from exc
+            logger.error("%s failed for request %s", "run()" if protocol == "score" else "infer", request_id,
+                         exc_info=exc)
+            raise ScoringError(f"{UNEXPECTED_SCORE_ERROR} Request id: {request_id}") from exc
         finally:
             if clock:
                 self._observe(protocol, clock[0])
         return result, clock[0]
-
-    def _timed_inline(
-        self, fn: Callable[[Any], T], argument: Any, protocol: str, request_id: str, timeout: float | None = None
-    ) -> tuple[T, float]:
-        """:meth:`_timed` for a call the runner has cleared to run on the event loop (``inline_ready()``).
-
-        The same steps without a coroutine: a request that takes this path pays for no await.
-        """
-        clock: list[float] = []
-        try:
-            result = self._runner.call_inline(fn, argument, timeout or self.settings.request_timeout_s,
-                                              observe=clock.append)
-        except ScoringError:
-            raise
-        except Exception as exc:
-            raise self._unexpected(exc, protocol, request_id) from exc
-        finally:
-            if clock:
-                self._observe(protocol, clock[0])
-        return result, clock[0]
-
-    @staticmethod
-    def _unexpected(exc: Exception, protocol: str, request_id: str) -> ScoringError:
-        """The generic 500 for an unexpected error from user code; its traceback goes to the log only."""
-        logger.error("%s failed for request %s", "run()" if protocol == "score" else "infer", request_id, exc_info=exc)
-        return ScoringError(f"{UNEXPECTED_SCORE_ERROR} Request id: {request_id}")
 
 
 _END = object()
