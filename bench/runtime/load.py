@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -56,13 +57,21 @@ def find_wrk() -> str:
     return path
 
 
+def pinned(cpus: set[int] | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that confines the child (and what it forks) to *cpus*; ``None`` for no pinning."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 def run_wrk(
-    wrk: str, url: str, body_file: Path, concurrency: int, seconds: int, result_file: Path
+    wrk: str, url: str, body_file: Path, concurrency: int, seconds: int, result_file: Path,
+    cpus: set[int] | None = None,
 ) -> Measurement:
     """Load ``url`` for ``seconds`` (whole: wrk has no sub-second unit) with ``concurrency`` connections.
 
     One wrk thread: it drives tens of thousands of requests a second, more than any server here
-    answers, and a second thread would only take CPU from the server.
+    answers, and a second thread would only take CPU from the server. *cpus*: run wrk on these only.
     """
     result_file.unlink(missing_ok=True)
     argv = [
@@ -70,7 +79,7 @@ def run_wrk(
         "-s", str(LUA_SCRIPT), url,
     ]  # fmt: skip
     env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_RESULT_FILE": str(result_file)}
-    completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, preexec_fn=pinned(cpus))
     if completed.returncode != 0 or not result_file.exists():
         raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr or completed.stdout}")
     raw = json.loads(result_file.read_text())

@@ -60,11 +60,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--azml-venv", type=Path, default=HERE / ".venv-azml", help="azmlinfsrv's own venv")
     parser.add_argument("--azml-version", default="1.5.1", help="azureml-inference-server-http version")
     parser.add_argument("--out", type=Path, help="also write the markdown report here")
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let the scheduler place wrk and the servers (default, with 2+ CPUs: wrk on CPU 0, servers on the rest)",
+    )
     return parser.parse_args(argv)
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Which CPUs the load generator and the servers run on (``None``: wherever the scheduler puts them).
+
+    On a small machine the scheduler moves wrk and the server between the same few cores, so each
+    request may start on a core whose caches the other process just filled, and how often that
+    happens drifts from run to run. Keeping them apart makes the measurement steadier and is the
+    same for every server.
+    """
+
+    load: set[int] | None
+    servers: set[int] | None
+
+    @classmethod
+    def choose(cls, pin: bool) -> Placement:
+        cpus = sorted(os.sched_getaffinity(0))
+        if not pin or len(cpus) < 2:
+            return cls(None, None)
+        return cls({cpus[0]}, set(cpus[1:]))
+
+    def describe(self) -> str:
+        if self.load is None or self.servers is None:
+            return "not pinned"
+        return f"wrk on CPU {min(self.load)}, servers on CPU {','.join(map(str, sorted(self.servers)))}"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.placement = placement = Placement.choose(args.pin)
     wrk = find_wrk()
     concurrencies = [int(part) for part in args.concurrency.split(",") if part.strip()]
     work_dir = args.work_dir.resolve()
@@ -94,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         servers = []
         for spec in specs:  # all up at once, so the sides of a comparison are measured seconds apart
             print(f"{spec.label}: starting", file=sys.stderr, flush=True)
-            servers.append(stack.enter_context(RunningServer(spec, work_dir / "logs")))
+            servers.append(stack.enter_context(RunningServer(spec, work_dir / "logs", cpus=placement.servers)))
         for round_number in range(1, args.rounds + 1):
             for concurrency in concurrencies:
                 for server in servers:
@@ -139,9 +172,9 @@ def measure(
     """Warm up, then measure one server at one concurrency, with its CPU time per request."""
     result_file = work_dir / "wrk-result.json"
     if args.warmup > 0:
-        run_wrk(wrk, server.url, body, concurrency, args.warmup, result_file)
+        run_wrk(wrk, server.url, body, concurrency, args.warmup, result_file, args.placement.load)
     cpu_before = server.cpu_seconds()
-    measurement = run_wrk(wrk, server.url, body, concurrency, args.duration, result_file)
+    measurement = run_wrk(wrk, server.url, body, concurrency, args.duration, result_file, args.placement.load)
     cpu_after = server.cpu_seconds()
     if cpu_before is not None and cpu_after is not None and measurement.requests:
         cpu_us = (cpu_after - cpu_before) * 1e6 / measurement.requests
@@ -178,6 +211,7 @@ def environment(azml_bin: Path, args: argparse.Namespace) -> dict[str, object]:
         "duration_s": args.duration,
         "warmup_s": args.warmup,
         "rounds": args.rounds,
+        "cpus pinned": args.placement.describe(),
     }
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from typing_extensions import Self
+from load import pinned
 from workload import HERE, MODEL_NAME, Workload
 
 # Variables that would point a server at something other than what the spec says.
@@ -46,8 +47,10 @@ class ServerSpec:
 class RunningServer:
     """A started server; use as a context manager so it is always stopped."""
 
-    def __init__(self, spec: ServerSpec, log_dir: Path, ready_timeout_s: float = 120.0) -> None:
+    def __init__(self, spec: ServerSpec, log_dir: Path, ready_timeout_s: float = 120.0,
+                 cpus: set[int] | None = None) -> None:
         self.spec = spec
+        self.cpus = cpus  # run the server (and its workers) on these CPUs only
         self.port = _free_port()
         self.log_path = log_dir / f"{spec.server}-{spec.scenario}.log"
         self.ready_timeout_s = ready_timeout_s
@@ -71,7 +74,8 @@ class RunningServer:
         with open(self.log_path, "ab") as log:
             log.write(f"$ {' '.join(argv)}\n".encode())
             self._process = subprocess.Popen(
-                argv, env=env, cwd=HERE, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                argv, env=env, cwd=HERE, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=pinned(self.cpus),
             )
         try:
             self._wait_until_up()
