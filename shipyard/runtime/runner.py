@@ -44,8 +44,7 @@ class ModelRunner:
         self._on_threads = 0  # calls submitted to the threads and not yet settled
         self._idle: asyncio.Future[None] | None = None  # resolved when _on_threads drops to 0
         self._alarm: MainThreadAlarm | None = None
-        self._alarm_checked = False
-        self._inline_possible = False  # set once the alarm is in place (or inline mode goes without)
+        self._inline_possible: bool | None = None  # None until checked: the alarm set up, or inline mode goes without
 
     async def call(
         self,
@@ -81,7 +80,7 @@ class ModelRunner:
         The shortcut saves the hot path a coroutine and reads only attributes; :meth:`call` decides
         the same way (and is where the alarm is first set up, so the first inline call goes there).
         """
-        return self._inline_possible and self._policy.inline and not self._on_threads
+        return self._inline_possible is True and self._policy.inline and not self._on_threads
 
     def shutdown(self, timeout: float) -> None:
         self._executor.shutdown(timeout)
@@ -93,8 +92,7 @@ class ModelRunner:
 
     def _inline_allowed(self) -> bool:
         """Inline needs the alarm for timeouts; ``inline`` mode goes ahead without it (with a warning)."""
-        if not self._alarm_checked:
-            self._alarm_checked = True
+        if self._inline_possible is None:
             if MainThreadAlarm.available():
                 self._alarm = MainThreadAlarm()
             elif self.mode == "inline":
