@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import find_wrk, run_wrk
 from servers import RunningServer, build_specs
-from workload import HERE, MODEL_NAME, constant_workload, make_model, score_workload, v2_workload
+from workload import HERE, prepare
 
 SERVERS = ("uvicorn-floor/constant", "shipyard/constant")
 
@@ -56,13 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     wrk = find_wrk()
     work_dir = args.work_dir.resolve()
     (work_dir / "logs").mkdir(parents=True, exist_ok=True)
-    model_dir = work_dir / MODEL_NAME
-    probabilities = make_model(model_dir)
-    workloads = {w.name: w for w in (score_workload(probabilities), constant_workload(), v2_workload(probabilities))}
-    body = work_dir / "body-constant.json"
-    body.write_bytes(workloads["constant"].body)
+    model_dir, workloads, bodies = prepare(work_dir)
+    body = bodies["constant"]
 
-    specs = {spec.label: spec for spec in build_specs(model_dir, Path("/nonexistent"), 1, workloads)}
+    specs = {spec.label: spec for spec in build_specs(model_dir, None, 1, workloads)}  # no azmlinfsrv here
     counts: dict[str, tuple[int, int]] = {}
     for label in SERVERS:
         out_file = work_dir / f"callgrind-{label.replace('/', '-')}.out"

@@ -32,14 +32,7 @@ from azml_env import ensure_azml_venv, installed_version
 from load import Measurement, find_wrk, run_wrk
 from report import Key, Results, tables, verdicts
 from servers import RunningServer, build_specs
-from workload import (
-    HERE,
-    MODEL_NAME,
-    constant_workload,
-    make_model,
-    score_workload,
-    v2_workload,
-)
+from workload import HERE, prepare
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -103,13 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = args.work_dir.resolve()
     (work_dir / "logs").mkdir(parents=True, exist_ok=True)
 
-    model_dir = work_dir / MODEL_NAME
-    probabilities = make_model(model_dir)
-    workloads = {w.name: w for w in (score_workload(probabilities), constant_workload(), v2_workload(probabilities))}
-    bodies = {}
-    for name, workload in workloads.items():
-        bodies[name] = work_dir / f"body-{name}.json"
-        bodies[name].write_bytes(workload.body)
+    model_dir, workloads, bodies = prepare(work_dir)
 
     azml_bin = ensure_azml_venv(args.azml_venv.resolve(), args.azml_version)
     specs = build_specs(model_dir, azml_bin, args.workers, workloads)

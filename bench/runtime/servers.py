@@ -149,9 +149,9 @@ class RunningServer:
 
 
 def build_specs(
-    model_dir: Path, azml_bin: Path, workers: int, workloads: dict[str, Workload]
+    model_dir: Path, azml_bin: Path | None, workers: int, workloads: dict[str, Workload]
 ) -> list[ServerSpec]:
-    """All servers the benchmark knows, in the order they run."""
+    """All servers the benchmark knows, in the order they run (azmlinfsrv's only with its *azml_bin*)."""
     python = sys.executable
     shipyard_env = {
         "SHIPYARD_HOST": "127.0.0.1",
@@ -186,15 +186,16 @@ def build_specs(
             "--no-access-log", "--log-level", "warning",
         ),
     )  # fmt: skip
-    return [
+    specs = [
         shipyard("score", "score_onnx.py"),
-        azml("score", "score_onnx.py"),
+        azml("score", "score_onnx.py") if azml_bin else None,
         floor,
         shipyard("constant", "score_constant.py"),
-        azml("constant", "score_constant.py"),
+        azml("constant", "score_constant.py") if azml_bin else None,
         shipyard("v2-infer", None),
         shipyard("constant", "score_constant.py", mode="thread"),  # what auto mode saves
     ]
+    return [spec for spec in specs if spec is not None]
 
 
 def _free_port() -> int:

@@ -97,6 +97,20 @@ class _V2Expected:
 
 
 
+def prepare(work_dir: Path) -> tuple[Path, dict[str, Workload], dict[str, Path]]:
+    """Make the model in *work_dir* and write each workload's body there (wrk reads it from a file).
+
+    Returns the model folder, the workloads by name, and each workload's body file.
+    """
+    model_dir = work_dir / MODEL_NAME
+    probabilities = make_model(model_dir)
+    workloads = {w.name: w for w in (score_workload(probabilities), constant_workload(), v2_workload(probabilities))}
+    bodies = {name: work_dir / f"body-{name}.json" for name in workloads}
+    for name, workload in workloads.items():
+        bodies[name].write_bytes(workload.body)
+    return model_dir, workloads, bodies
+
+
 def _flat(value: object) -> object:
     """V2 ``data`` may be flat or nested; compare it flat."""
     if isinstance(value, list):
