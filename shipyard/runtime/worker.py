@@ -18,6 +18,7 @@ import uvicorn
 
 from shipyard.errors import ModelLoadError
 from shipyard.runtime.app import create_app
+from shipyard.runtime import header_names
 from shipyard.runtime.settings import RuntimeSettings
 from shipyard.runtime.transport import CoalescingHTTPProtocol
 
@@ -64,6 +65,7 @@ def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callabl
         if on_ready is not None:
             on_ready()
 
+    header_names.install()  # uvicorn checks each response-header name once, not on every answer
     app = create_app(settings, on_ready=ready, on_load_failed=load_failed)
     config = uvicorn.Config(
         app,
