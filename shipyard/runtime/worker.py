@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 import uvicorn
 
 from shipyard.errors import ModelLoadError
-from shipyard.runtime.app import create_app
 from shipyard.runtime import header_names
+from shipyard.runtime.app import create_app
 from shipyard.runtime.settings import RuntimeSettings
 from shipyard.runtime.transport import CoalescingHTTPProtocol
 

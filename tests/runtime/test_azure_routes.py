@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 import uuid
 
@@ -44,6 +45,32 @@ def test_liveness_says_healthy(echo: RunningServer) -> None:
     response = httpx.get(echo.url + "/")
     assert (response.status_code, response.text) == (200, "Healthy")
     assert httpx.head(echo.url + "/").status_code == 200  # load balancers probe with HEAD too
+
+
+def test_a_client_waiting_for_100_continue_gets_it_before_sending_the_body(echo: RunningServer) -> None:
+    body = b'{"data": 1}'
+    with socket.create_connection(("127.0.0.1", echo.port), timeout=5) as sock:
+        sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+        assert sock.recv(4096).startswith(b"HTTP/1.1 100 Continue\r\n")  # before any body byte was sent
+        sock.sendall(body)
+        answer = b""
+        while not answer.endswith(b'"}'):
+            chunk = sock.recv(4096)
+            assert chunk, f"connection closed after {answer!r}"
+            answer += chunk
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and json.loads(payload)["data"] == body.decode()
+
+
+def test_answers_on_one_connection_arrive_whole_and_in_order(echo: RunningServer) -> None:
+    with httpx.Client(base_url=echo.url) as client:  # keep-alive: one connection for all of them
+        for n in range(20):
+            method = "HEAD" if n % 5 == 4 else "POST"
+            response = client.request(method, "/" if method == "HEAD" else "/score", content=b"n%d" % n)
+            assert response.status_code == 200
+            if method == "POST":
+                assert response.json()["data"] == f"n{n}"
 
 
 def test_every_response_carries_request_ids(echo: RunningServer) -> None:
