@@ -1,9 +1,9 @@
 """Azure ML compatible routes: ``/score`` (POST, GET, OPTIONS) and ``/swagger.json``.
 
 ``/score`` is a raw ASGI endpoint (see :mod:`shipyard.runtime.middleware` for why); it only
-translates HTTP to a :class:`~shipyard.scoring.base.ScoreRequest` and the
-:class:`~shipyard.runtime.dataplane.ScoreOutcome` back, with the headers azmlinfsrv sends:
-``x-ms-run-fn-exec-ms`` (time inside ``run()``) and ``x-ms-run-function-failed``.
+translates HTTP to a :class:`~shipyard.scoring.base.ScoreRequest` and the answer back, with the
+headers azmlinfsrv sends: ``x-ms-run-fn-exec-ms`` (time inside ``run()``) and
+``x-ms-run-function-failed``.
 ``OPTIONS /score`` answers 200 without calling ``run()``, as azmlinfsrv does for CORS preflights.
 """
 
@@ -56,16 +56,15 @@ class ScoreEndpoint:
             # Positional: a dataclass called with keywords costs a dict per call, on every request.
             request = ScoreRequest(method, scope["path"], RequestHeaders(scope["headers"]),
                                    _query(query) if query else [], body, request_id)
-            outcome = await self.dataplane.score(request)
+            response, run_ms = await self.dataplane.score(request)
         except ScoringError as exc:
             failed = exc.status_code >= 500
             extra = {"request_id": request_id} if failed else {}
             await send_error(scope, send, exc.status_code, str(exc), [(b"x-ms-run-function-failed", _FAILED[failed])],
                              **extra)
             return
-        response = outcome.response
         headers = [
-            (b"x-ms-run-fn-exec-ms", b"%.3f" % outcome.run_ms),
+            (b"x-ms-run-fn-exec-ms", b"%.3f" % run_ms),
             (b"x-ms-run-function-failed", _FAILED[response.run_function_failed or response.status_code >= 500]),
         ]
         content_type = _JSON if response.media_type == "application/json" else response.media_type.encode("latin-1")
@@ -75,12 +74,16 @@ class ScoreEndpoint:
                     content_type = value.encode("latin-1")
                 elif name.lower() != "content-length":
                     headers.append((name.lower().encode("latin-1"), str(value).encode("latin-1")))
-        if isinstance(response.body, str):
-            response.body = response.body.encode()
-        if isinstance(response.body, (bytes, bytearray, memoryview)):
-            await send_body(scope, send, response.status_code, bytes(response.body), content_type, headers)
-        else:
-            await self._stream(scope, send, response, content_type, headers, request_id)
+        body = response.body
+        if body.__class__ is not bytes:  # the usual answer is bytes already: skip the type checks
+            if isinstance(body, str):
+                body = body.encode()
+            elif isinstance(body, (bytes, bytearray, memoryview)):  # subclasses, buffers
+                body = bytes(body)
+            else:
+                await self._stream(scope, send, response, content_type, headers, request_id)
+                return
+        await send_body(scope, send, response.status_code, body, content_type, headers)
 
     async def _stream(self, scope: Scope, send: Send, response: ScoreResponse, content_type: bytes,
                       headers: list[tuple[bytes, bytes]], request_id: str) -> None:

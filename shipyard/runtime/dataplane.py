@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,14 +51,6 @@ class ModelState(enum.Enum):
     READY = "ready"
     FAILED = "failed"
     STOPPED = "stopped"
-
-
-@dataclass(slots=True)
-class ScoreOutcome:
-    """A ``/score`` answer plus how long ``run()`` itself took (``x-ms-run-fn-exec-ms``)."""
-
-    response: ScoreResponse
-    run_ms: float
 
 
 def model_info(settings: RuntimeSettings) -> ModelInfo:
@@ -99,7 +91,8 @@ class DataPlane:
         self.state = ModelState.LOADING
         self.load_error: BaseException | None = None
         self._factory = scorer_factory or _default_factory
-        self._observe = observe_model_time or (lambda protocol, seconds: None)
+        observe = observe_model_time or (lambda protocol, seconds: None)
+        self._observers = {protocol: functools.partial(observe, protocol) for protocol in ("score", "infer")}
         self._runner = ModelRunner(settings.scoring_threads, settings.request_timeout_s, settings.scoring_mode)
         self._scorer: Scorer | None = None
         self._metadata: ModelMetadata | None = None
@@ -164,11 +157,19 @@ class DataPlane:
         return self._scorer
 
     # -- Azure /score ----------------------------------------------------------------------------
-    async def score(self, request: ScoreRequest) -> ScoreOutcome:
-        """Run ``scorer.score`` (on the scoring thread or inline, as the runner decides) within the request timeout."""
+    async def score(self, request: ScoreRequest) -> tuple[ScoreResponse, float]:
+        """Run ``scorer.score`` (on the scoring thread or inline, as the runner decides) within the request timeout.
+
+        Returns:
+            The response and the milliseconds ``run()`` took (azmlinfsrv's ``x-ms-run-fn-exec-ms``).
+        """
         scorer = self._require_scorer()
-        response, seconds = await self._timed(scorer.score, request, "score", request.request_id)
-        return ScoreOutcome(response, seconds * 1000.0)
+        timeout = self.settings.request_timeout_s
+        if self._runner.inline_ready():  # straight on the loop: no coroutine, no thread hop
+            response, seconds = self._call_inline(scorer.score, request, "score", request.request_id, timeout)
+        else:
+            response, seconds = await self._call(scorer.score, request, "score", request.request_id, timeout)
+        return response, seconds * 1000.0
 
     async def next_chunk(self, iterator: Any, request_id: str) -> bytes | None:
         """The next chunk of a streamed ``/score`` body, produced on the scoring thread; None at the end."""
@@ -231,7 +232,10 @@ class DataPlane:
         client_timeout = request.parameters.get("timeout")  # tritonclient: microseconds
         if isinstance(client_timeout, (int, float)) and not isinstance(client_timeout, bool) and client_timeout > 0:
             timeout = min(timeout, client_timeout / 1e6)
-        response, _ = await self._timed(scorer.infer, request, "infer", request_id, timeout)
+        if self._runner.inline_ready():
+            response, _ = self._call_inline(scorer.infer, request, "infer", request_id, timeout)
+        else:
+            response, _ = await self._call(scorer.infer, request, "infer", request_id, timeout)
         if request.requested_outputs is not None:
             produced = {tensor.name: tensor for tensor in response.outputs}
             missing = [out for out in request.requested_outputs if out not in produced]
@@ -245,27 +249,38 @@ class DataPlane:
         )
 
     # -- running user code -----------------------------------------------------------------------
-    async def _timed(
-        self, fn: Callable[[Any], T], argument: Any, protocol: str, request_id: str, timeout: float | None = None
+    def _call_inline(
+        self, fn: Callable[[Any], T], argument: Any, protocol: str, request_id: str, timeout: float
     ) -> tuple[T, float]:
-        """Call the scorer; log and genericise unexpected errors; report the model time."""
-        clock: list[float] = []
-        runner, timeout = self._runner, timeout or self.settings.request_timeout_s
+        """Call the scorer on the event loop (the runner said it may); errors as in :meth:`_call`."""
         try:
-            if runner.inline_ready():
-                result = runner.call_inline(fn, argument, timeout, observe=clock.append)
-            else:
-                result = await runner.call(fn, argument, timeout=timeout, hot=True, observe=clock.append)
+            return self._runner.call_inline(fn, argument, timeout, observe=self._observers[protocol])
         except ScoringError:
             raise
         except Exception as exc:
-            logger.error("%s failed for request %s", "run()" if protocol == "score" else "infer", request_id,
-                         exc_info=exc)
-            raise ScoringError(f"{UNEXPECTED_SCORE_ERROR} Request id: {request_id}") from exc
+            raise self._unexpected(exc, protocol, request_id) from exc
+
+    async def _call(
+        self, fn: Callable[[Any], T], argument: Any, protocol: str, request_id: str, timeout: float
+    ) -> tuple[T, float]:
+        """Call the scorer where the runner decides; log and genericise unexpected errors; report the model time."""
+        clock: list[float] = []
+        try:
+            result = await self._runner.call(fn, argument, timeout=timeout, hot=True, observe=clock.append)
+        except ScoringError:
+            raise
+        except Exception as exc:
+            raise self._unexpected(exc, protocol, request_id) from exc
         finally:
             if clock:
-                self._observe(protocol, clock[0])
+                self._observers[protocol](clock[0])
         return result, clock[0]
+
+    def _unexpected(self, exc: Exception, protocol: str, request_id: str) -> ScoringError:
+        """Log a model error with its traceback; the client gets a 500 naming only the request id."""
+        logger.error("%s failed for request %s", "run()" if protocol == "score" else "infer", request_id,
+                     exc_info=exc)
+        return ScoringError(f"{UNEXPECTED_SCORE_ERROR} Request id: {request_id}")
 
 
 _END = object()

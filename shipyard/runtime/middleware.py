@@ -53,9 +53,12 @@ class RuntimeMiddleware:
         dispatch: Callable[[Scope], Endpoint | None],
     ) -> None:
         self.app = app
-        self.auth = auth
+        self.auth = auth if auth.enabled else None  # no keys configured: not even a call per request
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        # A declared length with fewer digits than the limit is under it without parsing (the
+        # HTTP parser has already refused a Content-Length that is not a number).
+        self._limit_digits = len(str(max_body_bytes))
         self.access_log = access_log
         self.dispatch = dispatch
 
@@ -74,9 +77,10 @@ class RuntimeMiddleware:
         try:
             if ids.error:
                 await send_error(scope, send, 431, ids.error)
-            elif (denied := self.auth.check(path, headers.get(b"authorization"))) is not None:
+            elif self.auth is not None and (denied := self.auth.check(path, headers.get(b"authorization"))):
                 await send_error(scope, send, 401, denied[0], [(b"www-authenticate", denied[1])])
-            elif (rejected := limits.check_content_length(headers.get(b"content-length"), self.max_body_bytes)):
+            elif (length := headers.get(b"content-length")) is not None and len(length) >= self._limit_digits and (
+                    rejected := limits.check_content_length(length, self.max_body_bytes)):
                 await send_error(scope, send, *rejected)
             else:
                 endpoint = self.dispatch(scope)

@@ -71,7 +71,7 @@ class ModelRunner:
             if self._on_threads:  # keep one call at a time, in order: let the threads finish first
                 await self._threads_idle(timeout)
             if not self._on_threads:
-                return self.call_inline(fn, argument, timeout, hot=hot, observe=observe)
+                return self.call_inline(fn, argument, timeout, hot=hot, observe=observe)[0]
         return await self._call_on_thread(fn, argument, timeout, hot, observe)
 
     def inline_ready(self) -> bool:
@@ -105,29 +105,38 @@ class ModelRunner:
         return self._inline_possible
 
     def call_inline(self, fn: Callable[[Any], T], argument: Any, timeout: float | None, *, hot: bool = True,
-                    observe: Observer | None = None) -> T:
-        """``fn(argument)`` on this thread, interrupted by the alarm after *timeout* seconds."""
+                    observe: Observer | None = None) -> tuple[T, float]:
+        """``fn(argument)`` on this thread, interrupted by the alarm after *timeout* seconds.
+
+        Returns:
+            What *fn* returned and the seconds it took (the caller reports them without a callback).
+        """
         alarm = self._alarm if timeout is not None else None
         start = time.perf_counter()
         try:
             if alarm is not None:
                 alarm.arm(timeout)  # type: ignore[arg-type]
             try:
-                return fn(argument)
+                result = fn(argument)
             finally:
                 if alarm is not None:
                     alarm.disarm()  # raises the 504 if the alarm rang, even if run() swallowed it
         except BaseException as exc:
+            self._report(time.perf_counter() - start, hot, observe)
             error = as_request_error(exc)
             if error is exc:
                 raise
             raise error from exc
-        finally:
-            seconds = time.perf_counter() - start
-            if hot:
-                self._policy.observe(seconds)
-            if observe is not None:
-                observe(seconds)
+        seconds = time.perf_counter() - start
+        self._report(seconds, hot, observe)
+        return result, seconds
+
+    def _report(self, seconds: float, hot: bool, observe: Observer | None) -> None:
+        """Tell the policy (``auto`` mode, per-request calls) and the caller how long a finished call took."""
+        if hot:
+            self._policy.observe(seconds)
+        if observe is not None:
+            observe(seconds)
 
     async def _threads_idle(self, timeout: float | None) -> None:
         """Wait until no call is on the threads (the switch from thread to inline; rare).
@@ -150,12 +159,8 @@ class ModelRunner:
             if not self._on_threads and self._idle is not None:
                 self._idle.set_result(None)
                 self._idle = None
-            if seconds is None:  # skipped: cancelled or timed out before it started
-                return
-            if hot:
-                self._policy.observe(seconds)
-            if observe is not None:
-                observe(seconds)
+            if seconds is not None:  # None: skipped, cancelled or timed out before it started
+                self._report(seconds, hot, observe)
 
         job, waiter = self._executor.submit(fn, argument, settled)
         self._on_threads += 1
