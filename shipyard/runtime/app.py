@@ -47,9 +47,17 @@ class RuntimeApp(FastAPI):
         # (OpenTelemetry lookups): the runtime has its own metrics and this is every request's path.
         # A coroutine function, so servers that sniff the ASGI version (uvicorn) see ASGI 3.
         scope["app"] = self
+        await self.server_entry()(scope, receive, send)
+
+    def server_entry(self) -> ASGIApp:
+        """The ASGI callable to give a server: the runtime's middleware, one coroutine layer below this.
+
+        The middleware sets ``scope["app"]`` itself for everything it passes on to FastAPI, so a
+        server calling it directly (``shipyard serve``) skips :meth:`__call__` on every request.
+        """
         if self.middleware_stack is None:
             self.middleware_stack = self.build_middleware_stack()
-        await self.middleware_stack(scope, receive, send)
+        return self.middleware_stack
 
 
 def create_app(
@@ -58,7 +66,7 @@ def create_app(
     scorer_factory: Callable[[ModelInfo], Scorer] | None = None,
     on_ready: Callable[[], None] | None = None,
     on_load_failed: Callable[[ModelLoadError], None] | None = None,
-) -> FastAPI:
+) -> RuntimeApp:
     """Build the application serving one model.
 
     Args:
@@ -118,6 +126,7 @@ def create_app(
     def wrap(inner: ASGIApp) -> ASGIApp:
         runtime = RuntimeMiddleware(
             inner,
+            app,
             auth=ApiKeyAuth(settings.api_keys),
             metrics=app_metrics,
             max_body_bytes=settings.max_body_bytes,

@@ -45,6 +45,7 @@ class RuntimeMiddleware:
     def __init__(
         self,
         app: ASGIApp,
+        scope_app: object,
         *,
         auth: ApiKeyAuth,
         metrics: Metrics,
@@ -53,6 +54,7 @@ class RuntimeMiddleware:
         dispatch: Callable[[Scope], Endpoint | None],
     ) -> None:
         self.app = app
+        self.scope_app = scope_app  # scope["app"] for what goes on to *app* (Starlette reads it)
         self.auth = auth if auth.enabled else None  # no keys configured: not even a call per request
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
@@ -64,6 +66,7 @@ class RuntimeMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            scope["app"] = self.scope_app
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
@@ -87,6 +90,7 @@ class RuntimeMiddleware:
                 if endpoint is not None:  # raw endpoints add the id headers themselves
                     await endpoint(scope, receive, send)
                 else:
+                    scope["app"] = self.scope_app
                     await self.app(scope, receive, _with_ids(scope, send))
         except Exception:
             logger.exception("unhandled error answering %s %s (request %s)", scope["method"], path, ids.request_id)
