@@ -19,6 +19,7 @@ from shipyard.scoring import json_codec
 LOGGER_NAME = "shipyard.access"
 FLUSH_INTERVAL_S = 0.2
 _MAX_BUFFERED = 512  # lines; beyond this a request flushes synchronously
+_MAX_MIDDLES = 4096  # remembered (client, method, path, status) line middles
 _THREE_DIGITS = tuple(f"{number:03d}" for number in range(1000))  # a lookup costs less than a format spec
 
 
@@ -37,6 +38,9 @@ class AccessLog:
         self._head = f" INFO    [{self._pid}] {LOGGER_NAME}: "
         self._second = -1  # the second _stamp spells out: one strftime per second, not per line
         self._stamp = ""
+        # The part of a console line between time and duration, per (client, method, path,
+        # status): the same on every request of a connection, so spelled out once.
+        self._middles: dict[tuple[Any, ...], str] = {}
 
     def record(self, client: tuple[str, int] | None, method: str, path: str, status: int, seconds: float,
                request_id: str) -> None:
@@ -50,7 +54,7 @@ class AccessLog:
         if not self._entries:
             return
         entries, self._entries = self._entries, []
-        text = "\n".join(map(self._line, entries)) + "\n"
+        text = "\n".join(map(self._json_line, entries) if self._json else self._console_lines(entries)) + "\n"
         stream = self._stream or sys.stderr
         try:
             stream.write(text)
@@ -58,17 +62,30 @@ class AccessLog:
         except (OSError, ValueError):  # stderr closed (shutdown, a detached process): drop the lines
             pass
 
-    def _line(self, entry: tuple[Any, ...]) -> str:
+    def _console_lines(self, entries: list[tuple[Any, ...]]) -> list[str]:
+        """The runtime's console layout (:mod:`shipyard.runtime.logconfig`); this runs for every request."""
+        lines: list[str] = []
+        append, middles = lines.append, self._middles
+        for now, client, method, path, status, seconds, request_id in entries:
+            second = int(now)
+            if second != self._second:
+                self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+            middle = middles.get(key := (client, method, path, status))
+            if middle is None:
+                if len(middles) >= _MAX_MIDDLES:  # many clients or paths: start over rather than grow
+                    middles.clear()
+                address = f"{client[0]}:{client[1]}" if client else "-"
+                middle = middles[key] = f'{self._head}{address} "{method} {path}" {status} '
+            millis, micros = divmod(int(seconds * 1e6 + 0.5), 1000)  # integers: a float format costs more
+            append(f"{self._stamp},{_THREE_DIGITS[int((now - second) * 1000)]}{middle}{millis}."
+                   f"{_THREE_DIGITS[micros]}ms {request_id}")
+        return lines
+
+    def _json_line(self, entry: tuple[Any, ...]) -> str:
         now, client, method, path, status, seconds, request_id = entry
         second = int(now)
         if second != self._second:
-            pattern = "%Y-%m-%dT%H:%M:%S" if self._json else "%Y-%m-%d %H:%M:%S"
-            self._second, self._stamp = second, time.strftime(pattern, (time.gmtime if self._json else time.localtime)(now))
-        if not self._json:  # the runtime's console layout (shipyard.runtime.logconfig); this runs for every request
-            address = f"{client[0]}:{client[1]}" if client else "-"
-            millis, micros = divmod(int(seconds * 1e6 + 0.5), 1000)  # integers: a float format costs more
-            return (f"{self._stamp},{_THREE_DIGITS[int((now - second) * 1000)]}{self._head}{address} "
-                    f'"{method} {path}" {status} {millis}.{_THREE_DIGITS[micros]}ms {request_id}')
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
         address = f"{client[0]}:{client[1]}" if client else "-"
         return json_codec.dumps({
             "time": f"{self._stamp}.{int((now - second) * 1000):03d}Z", "level": "INFO", "logger": LOGGER_NAME,
