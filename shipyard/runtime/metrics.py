@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -79,33 +80,34 @@ class Metrics:
             "shipyard_model_duration_seconds", "Time spent inside the model: run() for /score, infer for V2.",
             ["model", "protocol"], buckets=LATENCY_BUCKETS, registry=registry,
         )  # fmt: skip
-        self._request_durations: dict[tuple[str, str, int], list[float]] = {}
-        self._model_durations: dict[str, list[float]] = {}
+        # defaultdicts: a series' list is looked up in C, and made only on its first observation
+        self._request_durations: defaultdict[tuple[str, str, int], list[float]] = defaultdict(list)
+        self._model_durations: defaultdict[str, list[float]] = defaultdict(list)
         self._pending_requests: dict[tuple[str, str, int], _Pending] = {}
         self._pending_model: dict[str, _Pending] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""
-        durations = self._request_durations.setdefault((route, method, status), [])
+        durations = self._request_durations[route, method, status]
         durations.append(seconds)
         if len(durations) >= MAX_UNFOLDED:
             self._fold()
 
     def observe_model(self, protocol: str, seconds: float) -> None:
         """Record time spent inside the model."""
-        durations = self._model_durations.setdefault(protocol, [])
+        durations = self._model_durations[protocol]
         durations.append(seconds)
         if len(durations) >= MAX_UNFOLDED:
             self._fold()
 
     def _fold(self) -> None:
         """Fold the durations seen so far into the per-series tallies."""
-        requests, self._request_durations = self._request_durations, {}
+        requests, self._request_durations = self._request_durations, defaultdict(list)
         for (route, method, status), durations in requests.items():
             if method not in _METHODS:
                 method = "OTHER"  # bounded label values, whatever clients send
             _tally(self._pending_requests, (route, method, status)).add(durations)
-        model, self._model_durations = self._model_durations, {}
+        model, self._model_durations = self._model_durations, defaultdict(list)
         for protocol, durations in model.items():
             _tally(self._pending_model, protocol).add(durations)
 
