@@ -116,8 +116,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{spec.label}: starting", file=sys.stderr, flush=True)
             servers.append(stack.enter_context(RunningServer(spec, work_dir / "logs", cpus=placement.servers)))
         for round_number in range(1, args.rounds + 1):
+            # Every other round in reverse order: the two sides of a comparison take turns going
+            # first, so a machine that speeds up or slows down within a round favours neither.
+            order = servers if round_number % 2 else servers[::-1]
             for concurrency in concurrencies:
-                for server in servers:
+                for server in order:
                     measurement = measure(server, wrk, bodies[server.spec.workload.name], concurrency, args, work_dir)
                     spec = server.spec
                     raw.append(
