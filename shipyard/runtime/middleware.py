@@ -71,15 +71,13 @@ class RuntimeMiddleware:
             return
         start = time.perf_counter()
         headers = dict(scope["headers"])  # built in C: cheaper than a Python loop looking for six names
-        ids = request_ids.resolve(headers.get(b"x-request-id"), headers.get(b"x-ms-request-id"),
-                                  headers.get(b"x-ms-client-request-id"), headers.get(b"traceid"))
-        scope[REQUEST_ID_KEY] = ids.request_id
-        scope[ID_HEADERS_KEY] = ids.headers
-        token = REQUEST_ID.set(ids.request_id)
+        request_id, scope[ID_HEADERS_KEY], id_error = request_ids.resolve(headers)
+        scope[REQUEST_ID_KEY] = request_id
+        token = REQUEST_ID.set(request_id)
         path = scope["path"]
         try:
-            if ids.error:
-                await send_error(scope, send, 431, ids.error)
+            if id_error:
+                await send_error(scope, send, 431, id_error)
             elif self.auth is not None and (denied := self.auth.check(path, headers.get(b"authorization"))):
                 await send_error(scope, send, 401, denied[0], [(b"www-authenticate", denied[1])])
             elif (length := headers.get(b"content-length")) is not None and len(length) >= self._limit_digits and (
@@ -93,10 +91,10 @@ class RuntimeMiddleware:
                     scope["app"] = self.scope_app
                     await self.app(scope, receive, _with_ids(scope, send))
         except Exception:
-            logger.exception("unhandled error answering %s %s (request %s)", scope["method"], path, ids.request_id)
+            logger.exception("unhandled error answering %s %s (request %s)", scope["method"], path, request_id)
             if STATUS_KEY not in scope:
                 await send_error(scope, send, 500, "internal server error; see the server log",
-                                 request_id=ids.request_id)
+                                 request_id=request_id)
         finally:
             seconds = time.perf_counter() - start
             status = scope.get(STATUS_KEY, 500)
@@ -106,7 +104,7 @@ class RuntimeMiddleware:
                 route = getattr(matched, "path", UNMATCHED)
             self.metrics.observe_request(route, scope["method"], status, seconds)
             if self.access_log is not None:
-                self.access_log.record(scope.get("client"), scope["method"], path, status, seconds, ids.request_id)
+                self.access_log.record(scope.get("client"), scope["method"], path, status, seconds, request_id)
             REQUEST_ID.reset(token)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 HEADER_LIMIT = 100
 
@@ -46,21 +46,21 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_ids.reseed)
 
 
-@dataclass(slots=True)
-class RequestIds:
-    """The ids of one request and the headers that carry them back."""
+ID_HEADER_NAMES = frozenset({b"x-request-id", b"x-ms-request-id", b"x-ms-client-request-id", b"traceid"})
 
-    request_id: str
-    headers: list[tuple[bytes, bytes]]
-    error: str | None = None  # set when a client header is too long: answer 431
+RequestIds = tuple[str, list[tuple[bytes, bytes]], "str | None"]
+"""``(request_id, headers that carry the ids back, error)``; *error* is set when a client header is
+too long (answer 431). A plain tuple: one is built for every request."""
 
 
-def resolve(request_id: bytes | None, legacy: bytes | None, client: bytes | None, trace: bytes | None) -> RequestIds:
-    """Work out the ids from the raw header values (``None`` when absent)."""
-    if not (request_id or legacy or client or trace):  # the usual case: the client sent none
+def resolve(headers: Mapping[bytes, bytes]) -> RequestIds:
+    """Work out the ids from the request's headers (lower-case names, as ASGI gives them)."""
+    if headers.keys().isdisjoint(ID_HEADER_NAMES):  # the usual case: the client sent none
         rid = new_request_id()
         raw = rid.encode("latin-1")
-        return RequestIds(rid, [(b"x-request-id", raw), (b"x-ms-request-id", raw)])
+        return rid, [(b"x-request-id", raw), (b"x-ms-request-id", raw)], None
+    request_id, legacy = headers.get(b"x-request-id"), headers.get(b"x-ms-request-id")
+    client, trace = headers.get(b"x-ms-client-request-id"), headers.get(b"traceid")
     error = None
     rid = request_id.decode("latin-1") if request_id else ""
     if len(rid) > HEADER_LIMIT:
@@ -75,9 +75,9 @@ def resolve(request_id: bytes | None, legacy: bytes | None, client: bytes | None
     if error is None and (len(legacy_id) > HEADER_LIMIT or len(client_id) > HEADER_LIMIT):
         error = f"x-ms-request-id and x-ms-client-request-id must not exceed {HEADER_LIMIT} characters"
         legacy_id, client_id = rid, ""
-    headers = [(b"x-request-id", rid.encode("latin-1")), (b"x-ms-request-id", legacy_id.encode("latin-1"))]
+    id_headers = [(b"x-request-id", rid.encode("latin-1")), (b"x-ms-request-id", legacy_id.encode("latin-1"))]
     if client_id:
-        headers.append((b"x-ms-client-request-id", client_id.encode("latin-1")))
+        id_headers.append((b"x-ms-client-request-id", client_id.encode("latin-1")))
     if trace:
-        headers.append((b"traceid", trace))
-    return RequestIds(request_id=rid, headers=headers, error=error)
+        id_headers.append((b"traceid", trace))
+    return rid, id_headers, error
