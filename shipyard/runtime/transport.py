@@ -3,19 +3,15 @@
 uvicorn writes a response's status line and headers to the socket as soon as the app sends
 ``http.response.start``, and the body separately on ``http.response.body``: two system calls and,
 with ``TCP_NODELAY``, two TCP segments per response. On a small scoring answer the kernel's share
-of those writes is the largest single cost of a request (``bench/RESULTS.md``).
+of those writes is the largest single cost of a request (``bench/RESULTS.md``). The transport
+below gathers everything written during one step of the event loop and hands it to the real
+transport once, at the end of that step: the same bytes, in the same order, one segment.
 
-The transport below holds a response's header block back and sends it together with the next
-write, which for a complete answer is its body, written by uvicorn in the same step: the same
-bytes, in the same order, in one segment. Nothing else is held: an interim ``100 Continue`` or
-``101 Switching Protocols``, a body chunk, or uvicorn's own error answers go straight out. A
-header block still held when the response completes without a body write (``HEAD``), or when the
-connection closes, is written then. A streamed answer's headers leave with its first chunk, as
-WSGI servers (gunicorn under azmlinfsrv) send them.
-
-Holding costs two byte-string checks per write, where gathering every write of a loop step
-behind a ``call_soon`` callback cost a scheduled callback per response (about 10,000
-instructions, ``bench/runtime/instructions.py``).
+Writing at the end of the step, rather than as soon as the body is there, was also measured to
+matter: a version that sent the header block with the body at once (fewer instructions, the same
+system calls) used about a fifth more CPU per request on the benchmark machine
+(``bench/RESULTS.md``), likely because the system call and the kernel's TCP work then fall in the
+middle of the request's Python work rather than after it.
 """
 
 from __future__ import annotations
@@ -25,61 +21,55 @@ from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-_STATUS_PREFIX = b"HTTP/1.1 "  # uvicorn answers every request with HTTP/1.1 status lines
-_END_OF_HEADERS = b"\r\n\r\n"
-_INTERIM = ord("1")  # 1xx: must reach the client before it sends (or switches) anything
-_JOIN_LIMIT = 64 * 1024  # larger bodies go out as two buffers of one writev, not copied into one
-
 
 class CoalescingTransport(asyncio.Transport):
-    """Wraps an ``asyncio.Transport``: a final status line and headers wait for the next write.
+    """Wraps an ``asyncio.Transport``: writes made in one loop step go out as one write.
 
     Every transport method is delegated explicitly: a ``__getattr__`` fallback would route every
     attribute lookup on the object through a slower path, on each of uvicorn's calls.
     """
 
-    __slots__ = ("_held", "_transport")
+    __slots__ = ("_loop", "_pending", "_transport")
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self._transport = transport
-        self._held: bytes | None = None
+        self._loop = loop
+        self._pending: list[bytes] | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        held = self._held
-        if held is not None:
-            self._held = None
-            if len(data) <= _JOIN_LIMIT:
-                self._transport.write(held + data)
-            else:
-                self._transport.writelines((held, data))
-        elif (data.__class__ is bytes and data.endswith(_END_OF_HEADERS) and data.startswith(_STATUS_PREFIX)
-              and data[9] != _INTERIM):
-            self._held = data
+        if data.__class__ is not bytes:
+            data = bytes(data)  # the caller may reuse its buffer before the flush
+        if self._pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self.flush)
         else:
-            self._transport.write(data)
+            self._pending.append(data)
 
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:
             self.write(data)
 
     def flush(self) -> None:
-        """Write a held header block now (the response ended without a body write, or before closing)."""
-        held, self._held = self._held, None
-        if held is not None and not self._transport.is_closing():
-            self._transport.write(held)
+        """Write what is pending now (also called before closing)."""
+        pending, self._pending = self._pending, None
+        if not pending or self._transport.is_closing():
+            return
+        if len(pending) == 1:
+            self._transport.write(pending[0])
+        else:
+            self._transport.writelines(pending)  # uvloop: one writev; asyncio: one joined write
 
     def close(self) -> None:
         self.flush()
         self._transport.close()
 
     def abort(self) -> None:
-        self._held = None
+        self._pending = None
         self._transport.abort()
 
     def get_write_buffer_size(self) -> int:
-        held = self._held
-        return self._transport.get_write_buffer_size() + (len(held) if held is not None else 0)
+        return self._transport.get_write_buffer_size() + sum(map(len, self._pending or ()))
 
     # The rest of the transport interface, as the real transport does it.
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -121,8 +111,4 @@ class CoalescingHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type
     """uvicorn's own HTTP protocol (httptools when installed, else h11) on a :class:`CoalescingTransport`."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]
-
-    def on_response_complete(self) -> None:
-        self.transport.flush()  # a header block with no body write after it (HEAD, or an app's own choice)
-        AutoHTTPProtocol.on_response_complete(self)  # what super() finds, without building a super object
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
