@@ -10,8 +10,8 @@ transport once, at the end of that step: the same bytes, in the same order, one 
 Writing at the end of the step, rather than as soon as the body is there, was also measured to
 matter: a version that sent the header block with the body at once (fewer instructions, the same
 system calls) used about a quarter more CPU per request on the benchmark machine (132 vs 107 µs
-of user + system time, ``bench/RESULTS.md``), likely because the system call and the kernel's TCP work then fall in the
-middle of the request's Python work rather than after it.
+of user + system time, ``bench/RESULTS.md``), likely because the system call and the kernel's
+TCP work then fall in the middle of the request's Python work rather than after it.
 """
 
 from __future__ import annotations
