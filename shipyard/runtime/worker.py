@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import uvicorn
 
 from shipyard.errors import ModelLoadError
-from shipyard.runtime import header_names
+from shipyard.runtime import response_cycle
 from shipyard.runtime.app import create_app
 from shipyard.runtime.settings import RuntimeSettings
 from shipyard.runtime.transport import CoalescingHTTPProtocol
@@ -65,7 +65,7 @@ def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callabl
         if on_ready is not None:
             on_ready()
 
-    header_names.install()  # uvicorn checks each response-header name once, not on every answer
+    response_cycle.install()  # the usual answer's head in a few C-level passes (checked against uvicorn's)
     app = create_app(settings, on_ready=ready, on_load_failed=load_failed)
     config = uvicorn.Config(
         app.server_entry(),  # the runtime middleware itself: one coroutine layer less per request
