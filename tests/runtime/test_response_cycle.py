@@ -14,8 +14,8 @@ import pytest
 
 httptools_impl = pytest.importorskip("uvicorn.protocols.http.httptools_impl")
 
-from shipyard.runtime import response_cycle  # noqa: E402
-from shipyard.runtime.response_cycle import ResponseCycle, transcript  # noqa: E402
+from shipyard.runtime import response_cycle
+from shipyard.runtime.response_cycle import ResponseCycle, transcript
 
 UVICORN_CYCLE = ResponseCycle.__base__
 DATE = [(b"date", b"Fri, 27 Nov 2026 05:34:06 GMT")]
