@@ -63,6 +63,18 @@ def test_a_client_waiting_for_100_continue_gets_it_before_sending_the_body(echo:
     assert head.startswith(b"HTTP/1.1 200 OK") and json.loads(payload)["data"] == body.decode()
 
 
+def test_a_header_value_with_cr_lf_never_reaches_the_client(module_runtime) -> None:  # type: ignore[no-untyped-def]
+    server = module_runtime("header_injection_score.py")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\ninject")
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+    assert b"x-injected" not in received  # the connection is closed rather than split into two headers
+    assert "Invalid HTTP header value" in server.log()
+    assert httpx.post(server.url + "/score", content=b"fine").json() == {"ok": True}  # still serving
+
+
 def test_answers_on_one_connection_arrive_whole_and_in_order(echo: RunningServer) -> None:
     with httpx.Client(base_url=echo.url) as client:  # keep-alive: one connection for all of them
         for n in range(20):
