@@ -33,6 +33,7 @@ def serve(
     max_body_bytes: int = typer.Option(None, "--max-body-bytes", help=_help("max_body_bytes")),
     request_timeout: float = typer.Option(None, "--request-timeout", help=_help("request_timeout_s")),
     log_format: str = typer.Option(None, "--log-format", help=_help("log_format")),
+    log_probes: bool = typer.Option(None, "--log-probes", help=_help("log_probes")),
 ) -> None:
     """Serve a model (score.py or a .onnx file) over HTTP until Ctrl-C or SIGTERM."""
     from shipyard.runtime import load_settings
@@ -43,7 +44,7 @@ def serve(
         model_dir=model_dir, entry_script=entry_script, host=host, port=port, workers=workers,
         scoring_threads=scoring_threads, scoring_mode=scoring_mode, model_name=model_name, model_version=model_version,
         api_keys=api_key or None, cors_origins=cors_origin or None, max_body_bytes=max_body_bytes, request_timeout_s=request_timeout,
-        log_format=log_format,
+        log_format=log_format, log_probes=log_probes,
     )  # fmt: skip
     configure_logging(settings.log_level, settings.log_format)
     run_server(settings)

@@ -5,6 +5,9 @@ A line through :mod:`logging` costs tens of microseconds (a LogRecord, filters, 
 directly, in the same layout as the runtime's other log lines (see
 :mod:`shipyard.runtime.logconfig`), buffered, and written to stderr in one go several times a
 second (and at shutdown) by :func:`shipyard.runtime.app.create_app`'s background task.
+
+Health and readiness probes are left out unless ``log_probes`` is set: a load balancer or
+Kubernetes asks every few seconds, and ``shipyard logs NAME`` would otherwise show only that.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ LOGGER_NAME = "shipyard.access"
 FLUSH_INTERVAL_S = 0.2
 _MAX_BUFFERED = 512  # lines; beyond this a request flushes synchronously
 _MAX_MIDDLES = 4096  # remembered (client, method, path, status) line middles
+PROBE_ROUTES = frozenset({
+    "/", "/v2/health/live", "/v2/health/ready",
+    "/v2/models/{model_name}/ready", "/v2/models/{model_name}/versions/{model_version}/ready",
+})
+"""Route templates of the health and readiness probes (:mod:`shipyard.runtime.health`, V2 model ready)."""
 _THREE_DIGITS = tuple(f"{number:03d}" for number in range(1000))  # a lookup costs less than a format spec
 
 
@@ -30,7 +38,9 @@ class AccessLog:
     written, in one tight loop, off the request's path.
     """
 
-    def __init__(self, log_format: str = "console", stream: TextIO | None = None) -> None:
+    def __init__(self, log_format: str = "console", stream: TextIO | None = None, *, log_probes: bool = False) -> None:
+        self.quiet_routes: frozenset[str] = frozenset() if log_probes else PROBE_ROUTES
+        """Route templates whose requests are not logged (the caller checks, before :meth:`record`)."""
         self._json = log_format == "json"
         self._stream = stream
         self._entries: list[tuple[Any, ...]] = []

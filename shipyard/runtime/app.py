@@ -82,7 +82,7 @@ def create_app(
     app_metrics = metrics.Metrics(settings.resolved_model_name)
     access_log = None
     if settings.access_log and logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
-        access_log = AccessLog(settings.log_format)
+        access_log = AccessLog(settings.log_format, log_probes=settings.log_probes)
     dataplane = DataPlane(settings, scorer_factory=scorer_factory, observe_model_time=app_metrics.observe_model)
 
     @contextlib.asynccontextmanager

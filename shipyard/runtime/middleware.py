@@ -62,6 +62,7 @@ class RuntimeMiddleware:
         # HTTP parser has already refused a Content-Length that is not a number).
         self._limit_digits = len(str(max_body_bytes))
         self.access_log = access_log
+        self._quiet_routes = access_log.quiet_routes if access_log is not None else frozenset()
         self.dispatch = dispatch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,7 +104,7 @@ class RuntimeMiddleware:
                 matched = scope.get("route")
                 route = getattr(matched, "path", UNMATCHED)
             self.metrics.observe_request(route, scope["method"], status, seconds)
-            if self.access_log is not None:
+            if self.access_log is not None and route not in self._quiet_routes:  # probes: off by default
                 self.access_log.record(scope.get("client"), scope["method"], path, status, seconds, request_id)
             REQUEST_ID.reset(token)
 

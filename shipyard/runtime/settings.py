@@ -107,6 +107,11 @@ class RuntimeSettings(BaseSettings):
         description="On SIGTERM, how long in-flight requests may take to finish before workers stop.",
     )
     access_log: bool = Field(default=True, description="Log one line per request.")
+    log_probes: bool = Field(
+        default=False,
+        description="Log health and readiness probes too (GET /, /v2/health/*, V2 model ready); "
+        "off so the log shows traffic.",
+    )
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
         default="info",
         validation_alias=AliasChoices("SHIPYARD_LOG_LEVEL", "AZUREML_LOG_LEVEL", "log_level"),

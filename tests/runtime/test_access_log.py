@@ -64,3 +64,38 @@ def test_json_lines_carry_the_same_facts_as_fields() -> None:
     assert (record["logger"], record["level"], record["request_id"]) == ("shipyard.access", "INFO", "req-json")
     assert (record["method"], record["path"], record["status"], record["duration_ms"]) == ("POST", "/score", 200, 2.5)
     assert record["client"] == "127.0.0.1:40000" and re.fullmatch(r"\S+T\S+\.\d{3}Z", record["time"])
+
+
+def _logged_paths(server, deadline_s: float = 5.0) -> list[str]:  # noqa: ANN001
+    """The paths in *server*'s access log, once the ``/score`` line (flushed last) has arrived."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        lines = [line for line in server.log().splitlines() if " shipyard.access: " in line]
+        if any('"POST /score"' in line for line in lines):
+            return [line.split('"')[1].split(" ")[1] for line in lines]
+        time.sleep(0.05)
+    raise AssertionError(f"no /score line in the access log:\n{server.log()}")
+
+
+PROBES = ["/", "/v2/health/live", "/v2/health/ready", "/v2/models/model/ready", "/v2/models/model/versions/1/ready"]
+
+
+@pytest.mark.parametrize("log_probes", [False, True], ids=["default", "SHIPYARD_LOG_PROBES"])
+def test_probes_are_left_out_of_the_access_log_unless_asked_for(start_runtime, log_probes: bool) -> None:  # noqa: ANN001
+    import httpx
+
+    from tests.fixtures.servers import SCRIPTS
+
+    env = {"SHIPYARD_LOG_PROBES": "true"} if log_probes else {}
+    server = start_runtime(entry_script=SCRIPTS / "echo_score.py", env=env)
+    for path in PROBES:
+        assert httpx.get(server.url + path).status_code == 200, path
+    assert httpx.get(server.url + "/v2/models/model").status_code == 200  # metadata is traffic, not a probe
+    assert httpx.post(server.url + "/score", content=b"hi").status_code == 200
+    logged = _logged_paths(server)
+    assert [path for path in logged if path not in PROBES] == ["/v2/models/model", "/score"]
+    probes_logged = [path for path in logged if path in PROBES]
+    if log_probes:  # the fixture's own readiness polls come first, then ours
+        assert probes_logged[-len(PROBES):] == PROBES
+    else:
+        assert probes_logged == []
