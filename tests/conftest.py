@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.docker_engine",
     "tests.fixtures.netns_engine",
+    "tests.fixtures.azmlinfsrv",
 ]
