@@ -7,6 +7,10 @@ Clients and log pipelines written for Azure ML correlate requests by these heade
 - ``x-ms-request-id`` (deprecated by Azure, still read by old clients): the client's value, else
   the client request id, else the request id; so it is on every response.
 - ``TraceId``: echoed when sent.
+- ``x-ms-server-version``: on every answer unless ``SERVER_VERSION_LOG_RESPONSE_ENABLED`` is set
+  to something other than ``true``, as azmlinfsrv 1.5.1 does (it names itself, ``azmlinfsrv/1.5.1``;
+  Shipyard names itself too). Turned off, a value in ``HTTP_X_MS_SERVER_VERSION`` is still sent,
+  again as azmlinfsrv does.
 """
 
 from __future__ import annotations
@@ -16,6 +20,19 @@ import os
 from collections.abc import Mapping
 
 HEADER_LIMIT = 100
+
+
+def server_version_headers(environ: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """The ``x-ms-server-version`` header azmlinfsrv's settings in *environ* ask for (maybe none)."""
+    from shipyard import __version__
+
+    enabled = environ.get("SERVER_VERSION_LOG_RESPONSE_ENABLED")
+    value = f"shipyard/{__version__}" if enabled is None or enabled.lower() == "true" else (
+        environ.get("HTTP_X_MS_SERVER_VERSION", ""))
+    return [(b"x-ms-server-version", value.encode("latin-1"))] if value else []
+
+
+_VERSION_HEADERS = server_version_headers(os.environ)
 
 
 class _IdGenerator:
@@ -59,7 +76,7 @@ def resolve(headers: Mapping[bytes, bytes]) -> RequestIds:
     if headers.keys().isdisjoint(ID_HEADER_NAMES):  # the usual case: the client sent none
         rid = new_request_id()
         raw = rid.encode("latin-1")
-        return rid, [(b"x-request-id", raw), (b"x-ms-request-id", raw)], None
+        return rid, [(b"x-request-id", raw), (b"x-ms-request-id", raw), *_VERSION_HEADERS], None
     request_id, legacy = headers.get(b"x-request-id"), headers.get(b"x-ms-request-id")
     client, trace = headers.get(b"x-ms-client-request-id"), headers.get(b"traceid")
     error = None
@@ -81,4 +98,5 @@ def resolve(headers: Mapping[bytes, bytes]) -> RequestIds:
         id_headers.append((b"x-ms-client-request-id", client_id.encode("latin-1")))
     if trace:
         id_headers.append((b"traceid", trace))
+    id_headers.extend(_VERSION_HEADERS)
     return rid, id_headers, error

@@ -39,7 +39,7 @@ def decode_body(body: bytes) -> str:
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadRequestError(f"request body cannot be decoded as UTF-8: {exc}") from None
+        raise BadRequestError(f"Input cannot be decoded as UTF-8: {exc}") from None  # azmlinfsrv's words
 
 
 def is_json_content_type(headers: Mapping[str, str]) -> bool:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 
 from shipyard.runtime import request_ids
-from shipyard.runtime.request_ids import resolve
+from shipyard import __version__
+from shipyard.runtime.request_ids import resolve, server_version_headers
+
+VERSION = (b"x-ms-server-version", f"shipyard/{__version__}".encode())  # on by default, as in azmlinfsrv
 
 
 def test_new_ids_are_distinct_version_4_uuids() -> None:
@@ -26,13 +29,22 @@ def test_the_counter_keeps_twelve_digits_when_it_wraps() -> None:
 def test_without_client_ids_both_headers_carry_a_new_id() -> None:
     request_id, headers, error = resolve({b"content-type": b"application/json"})
     assert error is None and uuid.UUID(request_id).version == 4
-    assert headers == [(b"x-request-id", request_id.encode()), (b"x-ms-request-id", request_id.encode())]
+    assert headers == [(b"x-request-id", request_id.encode()), (b"x-ms-request-id", request_id.encode()), VERSION]
 
 
 def test_client_ids_are_echoed_and_an_overlong_one_is_an_error() -> None:
     request_id, headers, error = resolve({b"x-request-id": b"abc", b"x-ms-client-request-id": b"client-1"})
     assert (request_id, error) == ("abc", None)
     assert headers == [(b"x-request-id", b"abc"), (b"x-ms-request-id", b"client-1"),
-                       (b"x-ms-client-request-id", b"client-1")]  # fmt: skip
+                       (b"x-ms-client-request-id", b"client-1"), VERSION]  # fmt: skip
     _, _, error = resolve({b"x-request-id": b"x" * 101})
     assert error == "x-request-id must not exceed 100 characters"
+
+
+def test_server_version_header_follows_azmlinfsrvs_switch() -> None:
+    assert server_version_headers({}) == [VERSION]
+    assert server_version_headers({"SERVER_VERSION_LOG_RESPONSE_ENABLED": "True"}) == [VERSION]
+    assert server_version_headers({"SERVER_VERSION_LOG_RESPONSE_ENABLED": "false"}) == []
+    # switched off, a value the operator set is still sent, as azmlinfsrv does
+    assert server_version_headers({"SERVER_VERSION_LOG_RESPONSE_ENABLED": "no",
+                                   "HTTP_X_MS_SERVER_VERSION": "mine/2"}) == [(b"x-ms-server-version", b"mine/2")]
