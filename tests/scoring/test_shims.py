@@ -66,7 +66,7 @@ def test_unrelated_azureml_modules_are_not_invented(clean_imports):
     shims.install()
 
     with pytest.raises(ModuleNotFoundError):
-        importlib.import_module("azureml.core")
+        importlib.import_module("azureml.train")
 
 
 REAL_REQUEST = '''
