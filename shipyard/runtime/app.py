@@ -24,6 +24,7 @@ from shipyard.errors import ModelLoadError
 from shipyard.runtime import azure_routes, cors, health, metrics, v2_routes
 from shipyard.runtime.access_log import FLUSH_INTERVAL_S, AccessLog
 from shipyard.runtime.access_log import LOGGER_NAME as ACCESS_LOGGER
+from shipyard.runtime.admission import Admission, limit_endpoint
 from shipyard.runtime.auth import ApiKeyAuth
 from shipyard.runtime.dataplane import DataPlane
 from shipyard.runtime.middleware import Endpoint, RuntimeMiddleware
@@ -114,6 +115,10 @@ def create_app(
     # Bound methods rather than the instances: calling an instance goes through its type's slot.
     score = azure_routes.ScoreEndpoint(dataplane, settings.max_body_bytes).__call__
     infer = v2_routes.InferEndpoint(dataplane, settings.max_body_bytes).__call__
+    if settings.max_concurrent_requests is not None:
+        slots = Admission(settings.max_concurrent_requests, max_queue=settings.max_queue,
+                          max_wait_s=settings.max_queue_wait_ms / 1000.0)
+        score, infer = limit_endpoint(score, slots), limit_endpoint(infer, slots)
 
     def dispatch(scope: Scope) -> Endpoint | None:
         path = scope["path"]

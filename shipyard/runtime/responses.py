@@ -50,8 +50,9 @@ async def send_body(
 async def send_error(scope: Scope, send: Send, status: int, message: str,
                      headers: Iterable[tuple[bytes, bytes]] = (), **extra: Any) -> None:
     """Send an error body; a 503 (model not loaded yet) tells clients when to retry."""
-    if status == 503:
-        headers = [*headers, (b"retry-after", b"1")]
+    headers = list(headers)
+    if status == 503 and not any(name == b"retry-after" for name, _ in headers):
+        headers.append((b"retry-after", b"1"))
     await send_body(scope, send, status, json_codec.dumps(error_document(message, **extra)), headers=headers)
 
 

@@ -85,6 +85,22 @@ class RuntimeSettings(BaseSettings):
         exclude=True,
     )
 
+    max_concurrent_requests: int | None = Field(
+        default=None,
+        ge=1,
+        description="Scoring calls (/score, V2 infer) one worker runs at once; more wait in a queue (Azure's "
+        "replica_max_concurrent_requests). Unset: no limit.",
+    )
+    max_queue: int = Field(
+        default=100, ge=0, description="Scoring calls that may wait for a slot; more get 503 at once."
+    )
+    max_queue_wait_ms: float = Field(
+        default=500.0,
+        gt=0,
+        description="How long a scoring call may wait for a slot before it gets 503 with Retry-After (Azure's "
+        "max_request_wait_time, default 500).",
+    )
+
     scoring_threads: int = Field(
         default=1,
         ge=1,
