@@ -44,7 +44,7 @@ from shipyard.deploy_targets._container_state import (
 from shipyard.deploy_targets._keys import KEYS_ENV, keys_env_value, keys_from_env_value, resolve_keys
 from shipyard.deploy_targets._readiness import NotReadyError, wait_until_ready
 from shipyard.deploy_targets.base import Deployment, RenderedFiles, validate_name
-from shipyard.deploy_targets.options import DeployOptions, TargetSettings, merge_options
+from shipyard.deploy_targets.options import DeployOptions, ProbeOptions, TargetSettings, merge_options
 from shipyard.errors import DeployError, DeploymentNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -86,6 +86,18 @@ class ContainerOptions(DeployOptions):
     """Host address to publish on; ``127.0.0.1`` keeps a local service off the network."""
     restart_policy: RestartPolicy = "unless-stopped"
     """What the engine does when the container stops: Docker's ``--restart`` values."""
+    probes: ProbeOptions | None = None
+    """Healthcheck timing (interval, timeout, start period, retries) for the image's own check;
+    default: the image's (30 s, 5 s, 60 s, 3)."""
+
+
+def _healthcheck(probes: ProbeOptions | None) -> dict[str, Any] | None:
+    """Docker healthcheck timing for the image's own test (an empty test inherits the image's)."""
+    if probes is None:
+        return None
+    second = 1_000_000_000  # the Engine API counts nanoseconds
+    return {"test": [], "interval": probes.period_seconds * second, "timeout": probes.timeout_seconds * second,
+            "start_period": probes.initial_delay_seconds * second, "retries": probes.failure_threshold}
 
 
 class ContainerTarget:
@@ -230,6 +242,7 @@ class ContainerTarget:
                 nano_cpus=int(options.cpu_cores * 1e9) if options.cpu_cores else None,
                 mem_limit=int(options.memory_gb * 1e9) if options.memory_gb else None,
                 security_opt=["no-new-privileges:true"],
+                healthcheck=_healthcheck(options.probes),
                 **_docker.gpu_create_kwargs(options.gpus),
             )
         except docker.errors.APIError as exc:

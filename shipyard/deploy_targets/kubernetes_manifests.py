@@ -19,10 +19,10 @@ import json
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from shipyard.deploy_targets.base import DEFAULT_PORT, LABEL_PREFIX, DeploymentKeys
-from shipyard.deploy_targets.options import DeployOptions, parse_memory_gb
+from shipyard.deploy_targets.options import DeployOptions, ProbeOptions, parse_memory_gb
 from shipyard.errors import SpecError
 
 Manifest = dict[str, Any]
@@ -37,21 +37,6 @@ KEYS_ENV = "SHIPYARD_API_KEYS"
 APP_UID = 10001  # the user the builder's images run as (numeric, so runAsNonRoot can check it)
 DEFAULT_CPU_CORES = 0.1  # Azure AKS defaults: the pod's requests
 DEFAULT_MEMORY_GB = 0.5
-
-
-class ProbeOptions(BaseModel):
-    """Probe timing, with Azure ``AksWebservice.deploy_configuration``'s names."""
-
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-    period_seconds: int = Field(default=10, ge=1)
-    """How often the liveness probe runs (readiness runs twice as often)."""
-    initial_delay_seconds: int = Field(default=5, ge=0)
-    """Wait before the first liveness probe. Small is fine: ``/v2/health/live`` answers while init() runs."""
-    timeout_seconds: int = Field(default=2, ge=1)
-    """How long one probe may take."""
-    failure_threshold: int = Field(default=3, ge=1)
-    """Failed probes in a row before a pod is restarted (liveness) or taken out of the Service."""
 
 
 class KubernetesOptions(DeployOptions):
@@ -89,7 +74,13 @@ class KubernetesOptions(DeployOptions):
     run_as_user: int = Field(default=APP_UID, ge=1)
     """Non-root user id the pods run as."""
     probes: ProbeOptions = Field(default_factory=ProbeOptions)
-    """Liveness/readiness probe timing."""
+    """Liveness probe timing; also readiness timing unless ``readiness_probe`` is given."""
+    readiness_probe: ProbeOptions | None = None
+    """Readiness probe timing (Azure v2's ``readiness_probe``); default: from ``probes``, twice as often."""
+    autoscale_refresh_seconds: int | None = Field(default=None, ge=1, le=1800)
+    """How often the autoscaler may change the replica count (Azure's ``autoscale_refresh_seconds``,
+    v2's ``polling_interval``): the HPA's scaling policies use it as their period and its scale-down
+    stabilization window. Default: Kubernetes' own behaviour."""
 
     @field_validator("memory_gb_limit", mode="before")
     @classmethod
@@ -159,9 +150,21 @@ def _resources(options: KubernetesOptions) -> dict[str, Any]:
     return {"requests": requests, "limits": limits}
 
 
-def _probe(path: str, probes: ProbeOptions, *, period: int, initial: int) -> dict[str, Any]:
-    return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period, "initialDelaySeconds": initial,
-            "timeoutSeconds": probes.timeout_seconds, "failureThreshold": probes.failure_threshold}
+def _probe(path: str, probes: ProbeOptions, *, period: int, initial: int, success: int = 1) -> dict[str, Any]:
+    probe = {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period, "initialDelaySeconds": initial,
+             "timeoutSeconds": probes.timeout_seconds, "failureThreshold": probes.failure_threshold}
+    if success != 1:
+        probe["successThreshold"] = success
+    return probe
+
+
+def _readiness_probe(options: KubernetesOptions) -> dict[str, Any]:
+    ready = options.readiness_probe
+    if ready is None:
+        probes = options.probes
+        return _probe("/v2/health/ready", probes, period=max(1, probes.period_seconds // 2), initial=0)
+    return _probe("/v2/health/ready", ready, period=ready.period_seconds, initial=ready.initial_delay_seconds,
+                  success=ready.success_threshold)
 
 
 def render_deployment(name: str, namespace: str, image: str, options: KubernetesOptions,
@@ -180,7 +183,7 @@ def render_deployment(name: str, namespace: str, image: str, options: Kubernetes
         "env": env,
         "resources": _resources(options),
         "livenessProbe": _probe("/v2/health/live", probes, period=probes.period_seconds, initial=probes.initial_delay_seconds),
-        "readinessProbe": _probe("/v2/health/ready", probes, period=max(1, probes.period_seconds // 2), initial=0),
+        "readinessProbe": _readiness_probe(options),
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                             "runAsNonRoot": True, "runAsUser": options.run_as_user,
                             "runAsGroup": options.run_as_user},
@@ -229,11 +232,23 @@ def render_service(name: str, namespace: str, options: KubernetesOptions) -> Man
 
 
 def render_autoscaler(name: str, namespace: str, options: KubernetesOptions) -> Manifest:
+    spec: dict[str, Any] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "minReplicas": options.min_replicas, "maxReplicas": options.max_replicas,
+        "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+            "type": "Utilization", "averageUtilization": options.target_utilization}}}]}
+    refresh = options.autoscale_refresh_seconds
+    if refresh is not None:
+        # Azure's refresh period: at most one scaling step per period, either way. Up: double or +4
+        # pods per period (Kubernetes' default policies); down: by half, after a window as long.
+        spec["behavior"] = {
+            "scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+                {"type": "Percent", "value": 100, "periodSeconds": refresh},
+                {"type": "Pods", "value": 4, "periodSeconds": refresh}]},
+            "scaleDown": {"stabilizationWindowSeconds": refresh, "selectPolicy": "Max", "policies": [
+                {"type": "Percent", "value": 50, "periodSeconds": refresh}]}}
     return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": _meta(name, namespace),
-            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                     "minReplicas": options.min_replicas, "maxReplicas": options.max_replicas,
-                     "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
-                         "type": "Utilization", "averageUtilization": options.target_utilization}}}]}}
+            "spec": spec}
 
 
 def render_disruption_budget(name: str, namespace: str) -> Manifest:

@@ -87,6 +87,28 @@ class GpuRequest(BaseModel):
         return {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu", "intel": "gpu.intel.com/i915"}[self.vendor]
 
 
+class ProbeOptions(BaseModel):
+    """Health probe timing, with Azure ``AksWebservice.deploy_configuration``'s names.
+
+    Kubernetes makes these liveness/readiness probes; the container target makes them the
+    container's Docker healthcheck (interval, timeout, start period, retries) on the image's check.
+    """
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    period_seconds: int = Field(default=10, ge=1)
+    """How often the liveness probe runs (readiness runs twice as often)."""
+    initial_delay_seconds: int = Field(default=5, ge=0)
+    """Wait before the first liveness probe. Small is fine: ``/v2/health/live`` answers while init() runs."""
+    timeout_seconds: int = Field(default=2, ge=1)
+    """How long one probe may take."""
+    failure_threshold: int = Field(default=3, ge=1)
+    """Failed probes in a row before a pod is restarted (liveness) or taken out of the Service."""
+    success_threshold: int = Field(default=1, ge=1)
+    """Passed probes in a row before a pod counts as ready again (readiness only: Kubernetes requires 1
+    for liveness)."""
+
+
 class DeployOptions(BaseModel):
     """Options every target accepts. Targets subclass this and add their own fields."""
 

@@ -35,6 +35,11 @@ CASES = {
         node_selector={"agentpool": "gpu"}, tolerations=[{"key": "sku", "value": "gpu", "effect": "NoSchedule"}],
         image_pull_secrets=["acr"], service_type="LoadBalancer", env={"SHIPYARD_WORKERS": "2"}),
     "no auth": dict(auth_enabled=False),
+    "probe timings and autoscaler behaviour (from Azure imports)": dict(
+        probes={"period_seconds": 20, "initial_delay_seconds": 40, "timeout_seconds": 5, "failure_threshold": 5},
+        readiness_probe={"period_seconds": 3, "initial_delay_seconds": 1, "timeout_seconds": 2,
+                         "failure_threshold": 2, "success_threshold": 2},
+        autoscale_refresh_seconds=15),
 }
 
 
