@@ -21,6 +21,7 @@ import typer
 
 from shipyard.deploy_targets import api
 from shipyard.deploy_targets.base import Deployment
+from shipyard.deploy_targets.config_file import load_deployment_config, merged_options
 from shipyard.deploy_targets.options import GpuRequest
 from shipyard.deploy_targets.registry import load_target_class
 from shipyard.errors import SpecError
@@ -146,9 +147,13 @@ def deploy(
     source: Optional[str] = typer.Argument(None, help="Image to deploy (iris:1), or a spec (file or folder) to "
                                                       "build first. Leave out to change only the settings of an "
                                                       "existing deployment."),
-    name: str = typer.Option(..., "--name", "-n", help="Deployment name (3-32 chars: a-z, 0-9, '-'). "
-                                                       "An existing name is updated in place."),
-    target: str = _TARGET,
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Deployment name (3-32 chars: a-z, 0-9, '-'). "
+                                                                 "An existing name is updated in place."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Where: container (a Docker Engine, the "
+                                         "default), kubernetes, or edge (a device's engine)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", dir_okay=False,
+                                          help="deployment.yaml (from 'shipyard import'): name, target, settings "
+                                               "and options; flags given here override it."),
     cpu: Optional[float] = typer.Option(None, "--cpu",
                                         help="CPU cores (Azure cpu_cores): container limit, pod request."),
     memory: Optional[str] = typer.Option(None, "--memory", help="Memory, GB or with unit: 1.5, 512Mi, 2G (memory_gb)."),
@@ -186,6 +191,11 @@ def deploy(
     as_json: bool = _JSON,
 ) -> None:
     """Deploy an image (or a spec, built first) and print its scoring URI and keys."""
+    file = load_deployment_config(config) if config is not None else None
+    target = target or (file.target if file else "container")
+    name = name or (file.name if file else None)
+    if not name:
+        raise typer.BadParameter("give --name (or a --config file with a name)", param_hint="--name")
     options = _checked_options(target, {
         "cpu_cores": cpu, "memory_gb": memory, "gpus": GpuRequest.parse(gpus) if gpus else None,
         "env": _pairs(env, "--env"), "auth_enabled": auth, "primary_key": primary_key,
@@ -196,6 +206,9 @@ def deploy(
         "service_port": service_port, "node_selector": _pairs(node_selector, "--node-selector"),
         "image_pull_secrets": image_pull_secret or None,
     })
+    if file is not None:
+        options = merged_options(file, options)
+        settings = {**file.settings, **settings}
     if output is not None and settings.get("device"):  # edge: keep the bundle in DIR and ship it
         options["bundle_dir"] = output
     elif output is not None:
