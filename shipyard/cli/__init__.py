@@ -12,7 +12,7 @@ import sys
 import typer
 
 from shipyard import __version__
-from shipyard.cli import build, deploy, export, serve
+from shipyard.cli import build, deploy, export, imports, serve
 from shipyard.errors import ShipyardError
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ serve.register(app)
 build.register(app)
 deploy.register(app)
 export.register(app)
+imports.register(app)
 
 
 def main() -> None:

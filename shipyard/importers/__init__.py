@@ -1,0 +1,136 @@
+"""``shipyard import``: Azure ML deployment files in, ``shipyard.yaml`` + ``deployment.yaml`` out.
+
+Each source file is recognised by its content (an ``entryScript`` makes an inference config, a
+``computeType`` a deployment config...), read field by field through
+:class:`~shipyard.importers.report.SourceFile`, and every field ends up in the report: mapped to a
+Shipyard setting, not applicable (and why), or unknown. Use::
+
+    from shipyard.importers import import_files
+
+    report = import_files(["inferenceconfig.json", "deploymentconfig.json"], "out", models=["model.pkl"])
+    for row in report.rows:
+        print(row.field, row.status, row.to, row.why)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from shipyard.builder._yaml import load_yaml
+from shipyard.errors import SpecError
+from shipyard.importers import azure_v1
+from shipyard.importers.plan import ImportPlan, safe_name, write_plan
+from shipyard.importers.report import FieldOutcome, ImportReport, SourceFile
+
+__all__ = ["FieldOutcome", "ImportReport", "detect_kind", "import_files"]
+
+Importer = Callable[[SourceFile, ImportPlan], None]
+KINDS: dict[str, Importer] = {
+    "azure-v1-inference-config": azure_v1.import_inference_config,
+    "azure-v1-deployment-config": azure_v1.import_deployment_config,
+}
+# Order matters: a spec needs its entry script and environment before deploy settings refer to them.
+_ORDER = list(KINDS)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SpecError("file not found", file=str(path)) from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SpecError(f"not valid JSON: {exc}", file=str(path)) from None
+    else:
+        data, _ = load_yaml(path)
+    if not isinstance(data, dict):
+        raise SpecError("expected an object (a JSON object or a YAML mapping) at the top", file=str(path))
+    return data
+
+
+def detect_kind(data: dict[str, Any]) -> str | None:
+    """Which kind of source *data* is, from the fields only that kind has; ``None`` if unknown."""
+    if "entryScript" in data:
+        return "azure-v1-inference-config"
+    if "computeType" in data:
+        return "azure-v1-deployment-config"
+    return None
+
+
+def import_files(paths: Sequence[str | Path], output: str | Path, *, models: Sequence[str] = (),
+                 name: str | None = None) -> ImportReport:
+    """Read Azure ML deployment files and write ``shipyard.yaml`` and ``deployment.yaml`` to *output*.
+
+    Args:
+        paths: the source files (any order): v1 ``inferenceconfig.json`` / ``deploymentconfig.json``.
+        output: folder to write into; sources the spec needs are copied there.
+        models: model files or folders (v1 configs name none: Azure passed them to ``Model.deploy``).
+        name: service name; default: the output folder's name.
+
+    Returns:
+        The report: a row for every field of every source, and the files written.
+
+    Raises:
+        SpecError: a file is unreadable or of no known kind, a referenced file is missing, or the
+            resulting spec is invalid (the message names the file and field).
+    """
+    sources = []
+    for raw in paths:
+        path = Path(raw)
+        data = _read(path)
+        kind = detect_kind(data)
+        if kind is None:
+            raise SpecError("not a file 'shipyard import' knows: expected an Azure ML v1 inferenceconfig.json "
+                            "(with entryScript) or deploymentconfig.json (with computeType)", file=str(path))
+        sources.append(SourceFile(path=path, data=data, kind=kind))
+    kinds = [source.kind for source in sources]
+    for kind in set(kinds):
+        if kinds.count(kind) > 1:
+            raise SpecError(f"more than one {kind} given; import one service at a time")
+    output = Path(output)
+    plan = ImportPlan(name=safe_name(name or output.resolve().name))
+    for source in sorted(sources, key=lambda source: _ORDER.index(source.kind)):
+        KINDS[source.kind](source, plan)
+    report = ImportReport()
+    if "azure-v1-inference-config" in kinds:
+        _add_models(plan, models)
+        plan.spec = {"name": plan.name, **plan.spec}
+    elif models:
+        raise SpecError("--model needs an inference config (or v2 deployment) to build a spec from")
+    for source in sources:
+        report.rows += source.finish()
+    if plan.spec:
+        _check_spec(plan, output)
+    report.written = write_plan(plan, output)
+    if plan.spec:
+        from shipyard.builder.spec import load_spec
+        load_spec(output)  # what was written must load; a failure here is a bug worth a clear error
+    return report
+
+
+def _add_models(plan: ImportPlan, models: Sequence[str]) -> None:
+    if not models:
+        raise SpecError("give the model with --model PATH (an inference config names none: Azure passed "
+                        "models to Model.deploy / 'az ml model deploy -m')", field="models")
+    planned = []
+    for model in models:
+        path = Path(model)
+        if not path.exists():
+            raise SpecError(f"model '{model}' does not exist", field="models")
+        planned.append(plan.copy(path.resolve(), f"models/{path.name}"))
+    plan.spec["models"] = planned
+
+
+def _check_spec(plan: ImportPlan, output: Path) -> None:
+    """Validate the spec's values (not its files, which are not copied yet) before writing anything."""
+    from pydantic import ValidationError
+
+    from shipyard.builder.spec import DeploymentSpec
+    try:
+        DeploymentSpec.model_validate(plan.spec)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise SpecError(f"the imported settings do not make a valid shipyard.yaml: {problems}") from None
