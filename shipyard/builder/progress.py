@@ -32,6 +32,10 @@ _PIP_BUILD = re.compile(r"Failed building wheel for ([A-Za-z0-9][A-Za-z0-9._-]*)
                         r"Building wheel for ([A-Za-z0-9][A-Za-z0-9._-]*) \S* ?did not run successfully")
 _PIP_CONFLICT = re.compile(r"(?:Cannot install|conflict is caused by:\n\s+The user requested) "
                            r"([A-Za-z0-9][A-Za-z0-9._-]*)|^([A-Za-z0-9][A-Za-z0-9._-]*) [^\n]* has requirement", re.MULTILINE)
+#: What pip prints when it skips an index whose certificate it cannot verify (pip 20-25, urllib3 1 and 2).
+_TLS_MARKERS = ("CERTIFICATE_VERIFY_FAILED", "SSLCertVerificationError", "problem confirming the ssl certificate")
+_UNREACHABLE_MARKERS = ("Temporary failure in name resolution", "Name or service not known",
+                        "Failed to establish a new connection", "Max retries exceeded")
 _APT_MISSING = re.compile(r"E: (?:Unable to locate package |Package '?)([a-z0-9][a-z0-9+.-]*)")
 
 
@@ -135,15 +139,26 @@ class BuildLog:
 
 
 def diagnose(output: list[str]) -> tuple[str | None, str | None]:
-    """Name the package a failed pip/apt step could not install, with advice. (None, None) if unknown."""
+    """Name the package a failed pip/apt step could not install, with advice. (None, None) if unknown.
+
+    Network causes are looked at first: when pip cannot verify an index's certificate or reach it,
+    it skips the index and then reports "No matching distribution found", which would otherwise
+    send the user to check a name and pin that were right all along.
+    """
     text = "\n".join(output)
-    for pattern in _PIP_MISSING:
-        found = pattern.search(text)
-        if found:
-            name = found[1]
-            return name, (f"pip could not install '{name}': the package index has no matching distribution for "
-                          "this Python version and platform. Check the name and version pin (conda-only names "
-                          "need their PyPI name) or the index settings (build.pip)")
+    missing = next((found[1] for pattern in _PIP_MISSING if (found := pattern.search(text))), None)
+    if any(marker in text for marker in _TLS_MARKERS):
+        return missing, ("TLS certificate verification failed: pip could not verify the package index's "
+                         "certificate (a TLS-intercepting proxy, or an index with a private CA). Pass the "
+                         "proxy's or index's CA bundle with --extra-ca FILE (or build.ca_bundle in the spec); "
+                         "the package name and version pin are not the problem")
+    if any(marker in text for marker in _UNREACHABLE_MARKERS):
+        return missing, ("the package index could not be reached: set build.pip.index_url to a reachable "
+                         "mirror, or pass HTTPS_PROXY to shipyard build-image")
+    if missing:
+        return missing, (f"pip could not install '{missing}': the package index has no matching distribution "
+                         "for this Python version and platform. Check the name and version pin (conda-only "
+                         "names need their PyPI name) or the index settings (build.pip)")
     found = _PIP_BUILD.search(text)
     if found:
         name = found[1] or found[2]
@@ -153,12 +168,7 @@ def diagnose(output: list[str]) -> tuple[str | None, str | None]:
     if found:
         name = found[1] or found[2]
         return name, (f"the environment's version pins conflict with each other or with the runtime's "
-                          f"dependencies (shipyard/runtime/requirements.txt) around '{name}'; relax the pin")
-    if "CERTIFICATE_VERIFY_FAILED" in text or "SSLCertVerificationError" in text:
-        return None, ("TLS certificate verification failed: behind a TLS-intercepting proxy, pass its CA bundle "
-                      "with --extra-ca or build.ca_bundle")
-    if "Temporary failure in name resolution" in text or "Max retries exceeded" in text:
-        return None, "the package index could not be reached: set build.pip.index_url to a reachable mirror"
+                      f"dependencies (shipyard/runtime/requirements.txt) around '{name}'; relax the pin")
     found = _APT_MISSING.search(text)
     if found:
         name = found[1]

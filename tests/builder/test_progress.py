@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
+import shutil
+import ssl
+import subprocess
+import sys
+import threading
+
 import pytest
 
 from shipyard.builder.progress import BuildEvent, BuildLog
@@ -69,3 +76,42 @@ def test_conflicting_pins_point_at_the_package():
     package, hint = diagnose([line])
     assert package == "fastapi" and "relax the pin" in hint
     assert diagnose(["scikit-learn 1.9.1 has requirement numpy>=1.22, but you have numpy 1.21.0."])[0] == "scikit-learn"
+
+
+@pytest.fixture
+def untrusted_https_index(tmp_path):
+    """A real HTTPS package index on loopback whose self-signed certificate pip does not trust."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/simple/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_real_pip_failing_tls_verification_points_at_extra_ca(untrusted_https_index, tmp_path):
+    # pip skips an index it cannot verify and then says "No matching distribution found", which
+    # alone would send the user to check a name and pin that are fine.
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "--isolated", "download", "--no-deps", "--retries", "0", "--timeout", "10",
+         "--index-url", untrusted_https_index, "--dest", str(tmp_path / "downloads"), "joblib==1.4.2"],
+        capture_output=True, text=True, timeout=120)
+    assert pip.returncode != 0 and "No matching distribution found for joblib" in pip.stdout + pip.stderr
+    log = BuildLog(origins={"joblib": "environment.yml:9"})
+    for record in stream("Step 12/29 : RUN pip install -r requirements.txt -r runtime-requirements.txt",
+                         *(pip.stdout + pip.stderr).splitlines()):
+        log.feed(record)
+    with pytest.raises(BuildStepError) as caught:
+        log.feed({"error": "returned a non-zero code: 1", "errorDetail": {"code": 1}})
+    message = str(caught.value)
+    assert "TLS certificate verification failed" in message and "--extra-ca" in message
+    assert "Check the name and version pin" not in message
+    assert caught.value.package == "joblib" and "comes from environment.yml:9" in message
