@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,49 @@ def test_the_published_json_schema_matches_the_model():
 def test_the_examples_are_valid(example_dir):
     assert load_spec(example_dir).name == "iris"
     assert load_spec(example_dir / "shipyard-onnx.yaml").serves_onnx_directly
+
+
+# A 9 x 9 x ... alias tree: a few hundred bytes that are 9**9 (387 million) strings once expanded.
+BILLION_LAUGHS = "name: iris\n" + 'lol0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"lol{i}: &l{i} [{','.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 9)) + "models: [*l8]\n"
+
+
+@pytest.mark.parametrize(("text", "message", "line"), [
+    (BILLION_LAUGHS, "more than 20000 values once its aliases", 6),
+    ("name: iris\nmodels: &m [model/model.pkl, *m]\n", r"the alias \*m refers to a collection that contains it", 2),
+    ("name: iris\nmodels: " + "[" * 5000 + "]" * 5000 + "\n", "nest more than 64 levels deep", 2),
+    ("name: iris\nmodels:\n" + "".join("  " * depth + "- \n" for depth in range(1, 200)), "nest more than 64", 66),
+    ("name: iris\nmodels: *nowhere\n", "found undefined alias 'nowhere'", 2),
+    ("name: iris\nversion: 2024-02-30\n", "cannot read the value '2024-02-30'", 2),
+    ("name: iris\nport: " + "9" * 5000 + "\n", "Exceeds the limit", 2),
+    ("name: iris\n---\nname: other\n", "expected a single document", 2),
+    ("name: iris\x01\n", "the character '\\\\x01' is not allowed in YAML", 1),
+])
+def test_hostile_yaml_is_a_spec_error_with_its_line_not_a_traceback(make_spec, tmp_path, text, message, line):
+    make_spec()
+    (tmp_path / "shipyard.yaml").write_text(text)
+    with pytest.raises(SpecError, match=message) as caught:
+        load_spec(tmp_path)
+    assert (caught.value.file, caught.value.line) == (str(tmp_path / "shipyard.yaml"), line)
+
+
+def test_the_billion_laughs_stops_early_in_the_real_cli(make_spec, tmp_path):
+    # Reported: 523 bytes of nested aliases drove render-dockerfile to 4.4 GB of RSS.
+    make_spec()
+    (tmp_path / "shipyard.yaml").write_text(BILLION_LAUGHS)
+    probe = ("import resource, sys\nfrom shipyard.cli import main\nsys.argv = ['shipyard', 'render-dockerfile', "
+             f"{str(tmp_path)!r}]\ntry:\n    main()\nfinally:\n    print('maxrss_kib', "
+             "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "shipyard.yaml:6: the document has more than 20000 values" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert int(done.stderr.rsplit("maxrss_kib", 1)[1]) < 300 * 1024
+
+
+def test_a_non_utf8_spec_is_a_spec_error_with_its_line(make_spec, tmp_path):
+    make_spec()
+    (tmp_path / "shipyard.yaml").write_bytes(b"name: iris\nversion: caf\xe9\n")
+    with pytest.raises(SpecError, match="not UTF-8 text") as caught:
+        load_spec(tmp_path)
+    assert caught.value.line == 2
