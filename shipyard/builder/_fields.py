@@ -15,15 +15,29 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Characters that end a line somewhere: Docker and shells split on \n, pip reads requirement files with
+#: ``str.splitlines`` (which also splits on \x1c-\x1e, \x85, U+2028, U+2029). None may reach a Dockerfile
+#: or a file the build reads line by line.
+CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def single_line(value: str, what: str = "this value") -> str:
+    """*value* unchanged, or ValueError when it holds a line break or control character.
+
+    The one rule for every string that the builder writes into the Dockerfile or the build
+    context (values, file names, requirement lines): they would start a new instruction or line.
+    """
+    if CONTROL.search(value):
+        raise ValueError(f"{what} must not contain newlines or control characters (they would inject "
+                         f"Dockerfile instructions or requirement lines): {value!r}")
+    return value
 
 
 def _matcher(pattern: str, what: str, example: str):
     compiled = re.compile(pattern)
 
     def check(value: str) -> str:
-        if _CONTROL.search(value):
-            raise ValueError(f"{what} must not contain newlines or control characters: {value!r}")
+        single_line(value, f"a {what}")
         if not compiled.fullmatch(value):
             raise ValueError(f"{value!r} is not a valid {what} (expected something like {example!r}); "
                              "shell syntax, spaces and quotes are not allowed here")
@@ -33,10 +47,7 @@ def _matcher(pattern: str, what: str, example: str):
 
 
 def _plain_text(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError(f"must not contain newlines or control characters (they would inject "
-                         f"Dockerfile instructions): {value!r}")
-    return value
+    return single_line(value, "a value")
 
 
 #: A Debian package, optionally pinned: ``libgomp1`` or ``libgomp1=12.2.0-14``.
@@ -84,3 +95,31 @@ HostName = Annotated[str, AfterValidator(_matcher(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?
 
 #: A TCP port.
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+#: Settings the spec controls through dedicated fields, or that must never be baked into an image.
+#: Checked for every variable baked into an image, whether it comes from the spec's ``env:`` or an
+#: environment file's ``variables:``.
+RESERVED_ENV = {
+    "SHIPYARD_MODEL_DIR": "set by the 'models' field",
+    "SHIPYARD_ENTRY_SCRIPT": "set by the 'entry_script' field",
+    "SHIPYARD_APP_ROOT": "set by the builder",
+    "SHIPYARD_PORT": "set by the 'port' field",
+    "SHIPYARD_MODEL_NAME": "set by the 'name' field",
+    "SHIPYARD_MODEL_VERSION": "set by the 'version' field",
+    "SHIPYARD_API_KEYS": "a secret: pass it when the container starts (deploy settings), never in an image",
+    "SHIPYARD_EXECUTION_PROVIDERS": "set by the 'execution_providers' field",
+    "SHIPYARD_STRICT_PROVIDERS": "set by the 'strict_providers' field",
+}
+
+
+def _no_reserved_env(env: dict[str, str]) -> dict[str, str]:
+    for key in env:
+        if key in RESERVED_ENV:
+            raise ValueError(f"{key} cannot be set here ({RESERVED_ENV[key]})")
+    return env
+
+
+#: Environment variables baked into an image (``ENV`` lines): POSIX names, one-line values, and
+#: none of the names Shipyard sets itself or that hold secrets.
+ImageEnv = Annotated[dict[EnvName, PlainText], AfterValidator(_no_reserved_env)]

@@ -25,6 +25,7 @@ from shipyard.builder.context import build_context
 from shipyard.builder.plan import BASE_PYTHON_LABEL, BuildPlan, plan_build
 from shipyard.builder.progress import BuildEvent, BuildLog, StepRecord
 from shipyard.builder.spec import DeploymentSpec
+from shipyard.builder.support import check_python_supported
 from shipyard.errors import BuildError, SpecError
 
 logger = logging.getLogger(__name__)
@@ -157,6 +158,9 @@ def _check_base_image(client: docker.DockerClient, plan: BuildPlan, *, pull: boo
             raise BuildError(f"base image {plan.base_image} is {arch}, not {plan.platform}; build a base for that "
                              f"platform (shipyard base-image build --platform {plan.platform})")
     python = _image_python(attrs)
+    if python and not plan.python_version:
+        check_python_supported(python, entry=f"base image {plan.base_image} (Python {python})", file=None,
+                               field="base_image", line=None)
     if plan.python_version and python and python != plan.python_version:
         raise SpecError(f"base image {plan.base_image} has Python {python}, but the environment asks for "
                         f"{plan.python_version}; use a base image with Python {plan.python_version} or change "

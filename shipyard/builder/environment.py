@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from pydantic import TypeAdapter, ValidationError
 
-from shipyard.builder._yaml import load_yaml
+from shipyard.builder._fields import ImageEnv
+from shipyard.builder._yaml import LineMap, load_yaml
 from shipyard.builder.conda import parse_match_spec
+from shipyard.builder.requirements import RequirementLine, read_requirement_lines, read_requirements_file
 from shipyard.errors import SpecError
 
 logger = logging.getLogger(__name__)
@@ -31,11 +35,7 @@ AZURE_REPLACEMENTS: dict[str, tuple[str, ...]] = {
 }
 
 _CONDA_KEYS = {"name", "channels", "dependencies", "prefix", "variables"}
-_LOCAL_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2")
-_VCS = re.compile(r"(git|hg|svn|bzr)\+")
-_OPTIONS_WITH_VALUE = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--trusted-host",
-                       "--only-binary", "--no-binary"}
-_FLAG_OPTIONS = {"--pre", "--prefer-binary"}
+_IMAGE_ENV = TypeAdapter(ImageEnv)
 
 
 @dataclass
@@ -44,6 +44,8 @@ class ResolvedEnvironment:
 
     requirements: list[str] = field(default_factory=list)
     python_version: str | None = None
+    python_origin: tuple[str, str, str, int | None] | None = None
+    """(file, field, entry, line) that set python_version, to point at when that version cannot work."""
     system_packages: list[str] = field(default_factory=list)
     build_system_packages: list[str] = field(default_factory=list)
     local_files: list[Path] = field(default_factory=list)
@@ -74,8 +76,7 @@ def load_environment(path: Path | None, *, gpu: bool = False, root: Path | None 
     if path.suffix.lower() in (".yml", ".yaml"):
         _read_conda(path, resolved, gpu=gpu, root=root)
     else:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        _read_requirement_lines(path, list(enumerate(lines, start=1)), resolved, root=root, field_prefix="")
+        _add_lines(resolved, read_requirements_file(path, root=root))
     return resolved
 
 
@@ -88,11 +89,7 @@ def _read_conda(path: Path, out: ResolvedEnvironment, *, gpu: bool, root: Path) 
     if unknown:
         raise SpecError(f"unknown key '{unknown[0]}' (allowed: {', '.join(sorted(_CONDA_KEYS))})",
                         file=where, field=unknown[0], line=lines.line_of((unknown[0],)))
-    variables = data.get("variables") or {}
-    if not isinstance(variables, dict):
-        raise SpecError("'variables' must be a mapping", file=where, field="variables",
-                        line=lines.line_of(("variables",)))
-    out.env.update({str(key): str(value) for key, value in variables.items()})
+    out.env.update(_variables(data.get("variables"), where=where, lines=lines))
     dependencies = data.get("dependencies") or []
     if not isinstance(dependencies, list):
         raise SpecError("'dependencies' must be a list", file=where, field="dependencies",
@@ -100,8 +97,14 @@ def _read_conda(path: Path, out: ResolvedEnvironment, *, gpu: bool, root: Path) 
     for index, entry in enumerate(dependencies):
         loc = ("dependencies", index)
         if isinstance(entry, dict) and set(entry) == {"pip"} and isinstance(entry["pip"], list):
-            pip_lines = [(lines.line_of((*loc, "pip", i)), str(item)) for i, item in enumerate(entry["pip"])]
-            _read_requirement_lines(path, pip_lines, out, root=root, field_prefix=f"dependencies[{index}].pip")
+            pip_lines = []
+            for i, item in enumerate(entry["pip"]):
+                if not isinstance(item, (str, int, float)) or isinstance(item, bool):
+                    raise SpecError("each pip entry must be one requirement line (a string)", file=where,
+                                    field=f"dependencies[{index}].pip[{i}]", line=lines.line_of((*loc, "pip", i)))
+                pip_lines.append((lines.line_of((*loc, "pip", i)), str(item)))
+            _add_lines(out, read_requirement_lines(pip_lines, source=path, root=root,
+                                                   field=f"dependencies[{index}].pip"))
         elif isinstance(entry, str):
             _add_conda(entry, out, gpu=gpu, where=where, field=f"dependencies[{index}]", line=lines.line_of(loc))
         else:
@@ -117,6 +120,7 @@ def _add_conda(text: str, out: ResolvedEnvironment, *, gpu: bool, where: str, fi
         raise SpecError(str(exc), file=where, field=field, line=line) from None
     if dep.name == "python":
         out.python_version = _python_version(dep.version, text, where=where, field=field, line=line)
+        out.python_origin = (where, field, text, line)
         return
     mapping = dep.mapping(gpu=gpu)
     if dep.build:
@@ -149,29 +153,46 @@ def _python_version(version: str | None, text: str, *, where: str, field: str, l
     return None
 
 
-def _read_requirement_lines(path: Path, numbered: list[tuple[int | None, str]], out: ResolvedEnvironment, *,
-                            root: Path, field_prefix: str) -> None:
-    where = str(path)
-    for line_no, raw in numbered:
-        text = re.sub(r"(^|\s)#.*$", "", raw).strip()
-        if not text:
+def _variables(variables: object, *, where: str, lines: LineMap) -> dict[str, str]:
+    """A conda ``variables:`` mapping, under the same rules as the spec's ``env:`` (see ImageEnv)."""
+    if variables is None:
+        return {}
+    if not isinstance(variables, dict):
+        raise SpecError("'variables' must be a mapping of NAME: value", file=where, field="variables",
+                        line=lines.line_of(("variables",)))
+    env: dict[str, str] = {}
+    for key, value in variables.items():
+        loc = ("variables", str(key))
+        if isinstance(value, (dict, list)) or value is None:
+            raise SpecError(f"the value of '{key}' must be a string", file=where, field=f"variables.{key}",
+                            line=lines.line_of(loc))
+        try:
+            env.update(_IMAGE_ENV.validate_python({str(key): str(value)}))
+        except ValidationError as exc:
+            message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise SpecError(message, file=where, field=f"variables.{key}", line=lines.line_of(loc)) from None
+    return env
+
+
+def _add_lines(out: ResolvedEnvironment, lines: Iterable[RequirementLine]) -> None:
+    carried: dict[str, Path] = {path.name: path for path in out.local_files}
+    for line in lines:
+        if line.local is not None:
+            other = carried.setdefault(line.local.name, line.local)
+            if other != line.local:
+                file, _, number = line.origin.rpartition(":")
+                raise SpecError(f"{line.local} and {other} would both be carried into the image as "
+                                f"'{line.local.name}'; rename one", file=file, line=int(number) if number.isdigit() else None)
+            if line.local not in out.local_files:
+                out.local_files.append(line.local)
+        if line.build_tool is not None:
+            _append_unique(out.build_system_packages, line.build_tool)
+        if line.name is not None and line.name in AZURE_REPLACEMENTS:
+            _replace_azure(out, line.name, origin=line.origin)
             continue
-        field = field_prefix or None
-        if text.startswith(("-r ", "--requirement ")):
-            included = _local_path(text.split(None, 1)[1], path, root, where=where, field=field, line=line_no)
-            nested = list(enumerate(included.read_text(encoding="utf-8").splitlines(), start=1))
-            _read_requirement_lines(included, nested, out, root=root, field_prefix="")
-        elif text.startswith("-"):
-            out.requirements.append(_option(text, where=where, field=field, line=line_no))
-        elif _VCS.match(text):
-            _append_unique(out.build_system_packages, "git")
-            out.requirements.append(text)
-        elif text.lower().endswith(_LOCAL_SUFFIXES) and "://" not in text:
-            local = _local_path(text, path, root, where=where, field=field, line=line_no)
-            out.local_files.append(local)
-            out.requirements.append(f"./wheels/{local.name}")
-        else:
-            _add_requirement(out, text, origin=f"{where}:{line_no}", where=where, field=field, line=line_no)
+        out.requirements.append(line.text)
+        if line.name is not None:
+            out.origins[line.name] = line.origin
 
 
 def _add_requirement(out: ResolvedEnvironment, text: str, *, origin: str, where: str | None = None,
@@ -184,45 +205,20 @@ def _add_requirement(out: ResolvedEnvironment, text: str, *, origin: str, where:
                         line=line) from None
     name = canonicalize_name(requirement.name)
     if name in AZURE_REPLACEMENTS:
-        kept = AZURE_REPLACEMENTS[name]
-        logger.warning("%s: '%s' is Azure ML's serving stack; Shipyard's runtime replaces it%s", origin,
-                       requirement.name, f" (keeping {', '.join(kept)})" if kept else "")
-        for replacement in kept:
-            if canonicalize_name(replacement) not in out.origins:
-                out.requirements.append(replacement)
-                out.origins[canonicalize_name(replacement)] = f"replacement for '{requirement.name}' ({origin})"
+        _replace_azure(out, name, origin=origin)
         return
     out.requirements.append(text)
     out.origins[name] = origin
 
 
-def _option(text: str, *, where: str, field: str | None, line: int | None) -> str:
-    option, _, value = text.partition(" ")
-    if "=" in option:  # --index-url=https://... (an '=' inside the URL must stay)
-        option, _, value = text.partition("=")
-    if option in _FLAG_OPTIONS and not value:
-        return option
-    if option in _OPTIONS_WITH_VALUE and value.strip():
-        if option in ("-f", "--find-links") and "://" not in value:
-            raise SpecError(f"'{text}': local --find-links folders are not carried into the build; list the "
-                            "wheel files themselves instead", file=where, field=field, line=line)
-        return f"{option} {value.strip()}"
-    if option in ("-e", "--editable"):
-        raise SpecError(f"'{text}': editable installs do not work in an image; build a wheel and list its path",
-                        file=where, field=field, line=line)
-    allowed = ", ".join(sorted(_OPTIONS_WITH_VALUE | _FLAG_OPTIONS | {"-r"}))
-    raise SpecError(f"'{text}': pip option not supported here (allowed: {allowed})", file=where, field=field,
-                    line=line)
-
-
-def _local_path(value: str, relative_to: Path, root: Path, *, where: str, field: str | None,
-                line: int | None) -> Path:
-    candidate = (relative_to.parent / value.strip()).resolve()
-    if not candidate.is_relative_to(root):
-        raise SpecError(f"'{value}' points outside the spec's folder {root}", file=where, field=field, line=line)
-    if not candidate.is_file():
-        raise SpecError(f"'{value}' does not exist (looked for {candidate})", file=where, field=field, line=line)
-    return candidate
+def _replace_azure(out: ResolvedEnvironment, name: str, *, origin: str) -> None:
+    kept = AZURE_REPLACEMENTS[name]
+    logger.warning("%s: '%s' is Azure ML's serving stack; Shipyard's runtime replaces it%s", origin, name,
+                   f" (keeping {', '.join(kept)})" if kept else "")
+    for replacement in kept:
+        if canonicalize_name(replacement) not in out.origins:
+            out.requirements.append(replacement)
+            out.origins[canonicalize_name(replacement)] = f"replacement for '{name}' ({origin})"
 
 
 def _append_unique(items: list[str], item: str) -> None:

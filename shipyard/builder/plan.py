@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from pydantic import TypeAdapter, ValidationError
 
 import shipyard
-from shipyard.builder._fields import ImageRef
+from shipyard.builder._fields import ImageRef, single_line
 from shipyard.builder.environment import ResolvedEnvironment, load_environment
 from shipyard.builder.spec import DeploymentSpec
-from shipyard.builder.support import CudaBase, check_platform, cuda_base, default_base_image, runtime_requirements
+from shipyard.builder.support import (
+    CudaBase,
+    check_platform,
+    check_python_supported,
+    cuda_base,
+    default_base_image,
+    runtime_requirements,
+)
 from shipyard.errors import SpecError
 
 logger = logging.getLogger(__name__)
@@ -33,8 +39,6 @@ APP_UID = 10001  # numeric, so Kubernetes' runAsNonRoot can verify it
 LABEL_PREFIX = "dev.shipyard."
 #: Label on base images made by ``shipyard base-image build``: the Python major.minor inside.
 BASE_PYTHON_LABEL = "dev.shipyard.base.python"
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass
@@ -129,11 +133,6 @@ def plan_build(spec: DeploymentSpec, *, base_image: str | None = None, platform:
         entry_script=_entry_in_image(spec),
         extra_ca=Path(extra_ca).resolve() if extra_ca else spec.build.ca_bundle,
     )
-    for key, value in plan.env.items():
-        if _CONTROL.search(value) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise SpecError(f"environment variable {key!r}={value!r} from {env_file} is not safe to bake into "
-                            "an image (names: letters, digits, _; values: no newlines)", file=env_file,
-                            field="variables")
     plan.labels = _labels(plan)
     return plan
 
@@ -166,6 +165,12 @@ def _python_version(spec: DeploymentSpec, environment: ResolvedEnvironment, env_
     if spec.python and environment.python_version and spec.python != environment.python_version:
         raise SpecError(f"python: {spec.python} disagrees with python={environment.python_version} in {env_file}; "
                         "keep one of them", file=_file(spec), field="python")
+    if spec.python:
+        check_python_supported(spec.python, entry=f"python: {spec.python}", file=_file(spec), field="python",
+                               line=spec.line_of("python"))
+    elif environment.python_version and environment.python_origin:
+        file, field, entry, line = environment.python_origin
+        check_python_supported(environment.python_version, entry=entry, file=file, field=field, line=line)
     return spec.python or environment.python_version
 
 
@@ -173,9 +178,10 @@ def _entry_in_image(spec: DeploymentSpec) -> PurePosixPath | None:
     if spec.entry_script is None:
         return None
     relative = spec.entry_script.relative_to(spec.source_dir) if spec.source_dir else Path(spec.entry_script.name)
-    if _CONTROL.search(str(relative)):
-        raise SpecError("the entry script's path contains control characters", file=_file(spec),
-                        field="entry_script")
+    try:
+        single_line(relative.as_posix(), "the entry script's path")
+    except ValueError as exc:
+        raise SpecError(str(exc), file=_file(spec), field="entry_script") from None
     return APP_ROOT / PurePosixPath(relative.as_posix())
 
 

