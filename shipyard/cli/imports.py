@@ -20,12 +20,14 @@ def register(app: typer.Typer) -> None:
 
 
 def import_command(
-    files: list[Path] = typer.Argument(..., help="Azure ML files: inferenceconfig.json, deploymentconfig.json."),
+    files: list[Path] = typer.Argument(..., help="Azure ML files: v1 inferenceconfig.json, deploymentconfig.json; "
+                                                     "or a v2 online deployment YAML (+ its endpoint YAML)."),
     output: Path = typer.Option(..., "--output", "-o", file_okay=False,
                                 help="Folder to write shipyard.yaml, deployment.yaml and the copied sources to."),
     model: Optional[list[str]] = typer.Option(None, "--model", "-m",
-                                              help="Model file or folder (repeat); v1 configs name none."),
-    name: Optional[str] = typer.Option(None, "--name", "-n", help="Service name (default: the output folder's)."),
+                                              help="Model file or folder (repeat); v1 configs name none, and it replaces a v2 "
+                                                   "deployment's model."),
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Service name (default: the v2 endpoint's, else the output folder's)."),
 ) -> None:
     """Translate Azure ML deployment files and print what became of every field."""
     report = import_files(files, output, models=model or [], name=name)

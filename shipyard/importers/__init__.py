@@ -21,7 +21,7 @@ from typing import Any
 
 from shipyard.builder._yaml import load_yaml
 from shipyard.errors import SpecError
-from shipyard.importers import azure_v1
+from shipyard.importers import azure_v1, azure_v2
 from shipyard.importers.plan import ImportPlan, safe_name, write_plan
 from shipyard.importers.report import FieldOutcome, ImportReport, SourceFile
 
@@ -31,7 +31,10 @@ Importer = Callable[[SourceFile, ImportPlan], None]
 KINDS: dict[str, Importer] = {
     "azure-v1-inference-config": azure_v1.import_inference_config,
     "azure-v1-deployment-config": azure_v1.import_deployment_config,
+    "azure-v2-online-endpoint": azure_v2.import_online_endpoint,
+    "azure-v2-online-deployment": azure_v2.import_online_deployment,
 }
+_SPEC_KINDS = ("azure-v1-inference-config", "azure-v2-online-deployment")
 # Order matters: a spec needs its entry script and environment before deploy settings refer to them.
 _ORDER = list(KINDS)
 
@@ -57,6 +60,11 @@ def detect_kind(data: dict[str, Any]) -> str | None:
         return "azure-v1-inference-config"
     if "computeType" in data:
         return "azure-v1-deployment-config"
+    schema = str(data.get("$schema", "")).lower()
+    if "onlinedeployment" in schema or {"endpoint_name", "code_configuration", "instance_type"} & set(data):
+        return "azure-v2-online-deployment"
+    if "onlineendpoint" in schema or "auth_mode" in data:
+        return "azure-v2-online-endpoint"
     return None
 
 
@@ -65,10 +73,12 @@ def import_files(paths: Sequence[str | Path], output: str | Path, *, models: Seq
     """Read Azure ML deployment files and write ``shipyard.yaml`` and ``deployment.yaml`` to *output*.
 
     Args:
-        paths: the source files (any order): v1 ``inferenceconfig.json`` / ``deploymentconfig.json``.
+        paths: the source files (any order): v1 ``inferenceconfig.json`` / ``deploymentconfig.json``,
+            or a v2 online deployment YAML with (optionally) its endpoint YAML.
         output: folder to write into; sources the spec needs are copied there.
-        models: model files or folders (v1 configs name none: Azure passed them to ``Model.deploy``).
-        name: service name; default: the output folder's name.
+        models: model files or folders (v1 configs name none: Azure passed them to ``Model.deploy``);
+            they replace the model a v2 deployment names.
+        name: service name; default: the v2 endpoint's name, else the output folder's name.
 
     Returns:
         The report: a row for every field of every source, and the files written.
@@ -84,22 +94,27 @@ def import_files(paths: Sequence[str | Path], output: str | Path, *, models: Seq
         kind = detect_kind(data)
         if kind is None:
             raise SpecError("not a file 'shipyard import' knows: expected an Azure ML v1 inferenceconfig.json "
-                            "(with entryScript) or deploymentconfig.json (with computeType)", file=str(path))
+                            "(with entryScript) or deploymentconfig.json (with computeType), or a v2 online "
+                            "deployment (endpoint_name, code_configuration...) or endpoint (auth_mode) YAML",
+                            file=str(path))
         sources.append(SourceFile(path=path, data=data, kind=kind))
     kinds = [source.kind for source in sources]
     for kind in set(kinds):
         if kinds.count(kind) > 1:
             raise SpecError(f"more than one {kind} given; import one service at a time")
+    if "azure-v1-inference-config" in kinds and "azure-v2-online-deployment" in kinds:
+        raise SpecError("give either Azure ML v1 files or v2 files, not both")
     output = Path(output)
-    plan = ImportPlan(name=safe_name(name or output.resolve().name))
+    plan = ImportPlan()
     for source in sorted(sources, key=lambda source: _ORDER.index(source.kind)):
         KINDS[source.kind](source, plan)
+    plan.name = safe_name(name or plan.name_hint or output.resolve().name)
     report = ImportReport()
-    if "azure-v1-inference-config" in kinds:
+    if any(kind in _SPEC_KINDS for kind in kinds):
         _add_models(plan, models)
         plan.spec = {"name": plan.name, **plan.spec}
     elif models:
-        raise SpecError("--model needs an inference config (or v2 deployment) to build a spec from")
+        raise SpecError("--model needs an inference config or a v2 online deployment to build a spec from")
     for source in sources:
         report.rows += source.finish()
     if plan.spec:
@@ -112,16 +127,24 @@ def import_files(paths: Sequence[str | Path], output: str | Path, *, models: Seq
 
 
 def _add_models(plan: ImportPlan, models: Sequence[str]) -> None:
-    if not models:
+    """``--model`` values replace what the sources name; a v1 inference config names none."""
+    paths = list(plan.model_paths)
+    refs = list(plan.model_refs)
+    if models:
+        paths, refs = [], []
+        for model in models:
+            path = Path(model)
+            if path.exists():
+                paths.append(path.resolve())
+            else:
+                refs.append(model)
+    for ref in refs:
+        raise SpecError(f"model '{ref}' is a registry reference; the model registry cannot resolve it yet: "
+                        "give the model's files with --model PATH", field="models")
+    if not paths:
         raise SpecError("give the model with --model PATH (an inference config names none: Azure passed "
                         "models to Model.deploy / 'az ml model deploy -m')", field="models")
-    planned = []
-    for model in models:
-        path = Path(model)
-        if not path.exists():
-            raise SpecError(f"model '{model}' does not exist", field="models")
-        planned.append(plan.copy(path.resolve(), f"models/{path.name}"))
-    plan.spec["models"] = planned
+    plan.spec["models"] = [plan.copy(path, f"models/{path.name}") for path in paths]
 
 
 def _check_spec(plan: ImportPlan, output: Path) -> None:

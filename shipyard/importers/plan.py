@@ -35,6 +35,12 @@ class ImportPlan:
     texts: dict[str, str] = field(default_factory=dict)
     """Destination -> generated file content (a conda file from inline JSON, a Dockerfile template)."""
     name: str | None = None
+    name_hint: str | None = None
+    """A name the sources suggest (a v2 endpoint's); ``--name`` wins over it."""
+    model_paths: list[Path] = field(default_factory=list)
+    """Model files or folders the sources name (copied to models/)."""
+    model_refs: list[str] = field(default_factory=list)
+    """Registry references the sources name (``azureml:NAME:VERSION``)."""
 
     def copy(self, source: Path, destination: str) -> str:
         """Plan to copy *source* to *destination*; returns the destination for the spec."""
