@@ -23,6 +23,7 @@ def serve(
     entry_script: Path = typer.Option(None, "--entry-script", help=_help("entry_script")),
     host: str = typer.Option(None, "--host", help=_help("host") + " (default 0.0.0.0)"),
     port: int = typer.Option(None, "--port", help=_help("port") + " (default 5001)"),
+    grpc_port: int = typer.Option(None, "--grpc-port", help=_help("grpc_port")),
     workers: int = typer.Option(None, "--workers", help=_help("workers") + " (default 1)"),
     scoring_threads: int = typer.Option(None, "--scoring-threads", help=_help("scoring_threads")),
     scoring_mode: str = typer.Option(None, "--scoring-mode", help=_help("scoring_mode")),
@@ -35,13 +36,13 @@ def serve(
     log_format: str = typer.Option(None, "--log-format", help=_help("log_format")),
     log_probes: bool = typer.Option(None, "--log-probes", help=_help("log_probes")),
 ) -> None:
-    """Serve a model (score.py or a .onnx file) over HTTP until Ctrl-C or SIGTERM."""
+    """Serve a model (score.py or a .onnx file) over HTTP (and gRPC with --grpc-port) until Ctrl-C or SIGTERM."""
     from shipyard.runtime import load_settings
     from shipyard.runtime import serve as run_server
     from shipyard.runtime.logconfig import configure_logging
 
     settings = load_settings(
-        model_dir=model_dir, entry_script=entry_script, host=host, port=port, workers=workers,
+        model_dir=model_dir, entry_script=entry_script, host=host, port=port, grpc_port=grpc_port, workers=workers,
         scoring_threads=scoring_threads, scoring_mode=scoring_mode, model_name=model_name, model_version=model_version,
         api_keys=api_key or None, cors_origins=cors_origin or None, max_body_bytes=max_body_bytes, request_timeout_s=request_timeout,
         log_format=log_format, log_probes=log_probes,

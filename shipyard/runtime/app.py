@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard import __version__
-from shipyard.errors import ModelLoadError
+from shipyard.errors import ModelLoadError, ServerStartError
 from shipyard.runtime import azure_routes, cors, health, metrics, v2_routes
 from shipyard.runtime.access_log import FLUSH_INTERVAL_S, AccessLog
 from shipyard.runtime.access_log import LOGGER_NAME as ACCESS_LOGGER
@@ -85,16 +86,25 @@ def create_app(
     if settings.access_log and logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
         access_log = AccessLog(settings.log_format, log_probes=settings.log_probes)
     dataplane = DataPlane(settings, scorer_factory=scorer_factory, observe_model_time=app_metrics.observe_model)
+    auth = ApiKeyAuth(settings.api_keys)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        loading = asyncio.create_task(_load(dataplane, on_ready, on_load_failed))
+        grpc_servers: list[Any] = []
+
+        async def serve_grpc() -> None:  # once the model is ready: no worker takes gRPC calls before
+            if settings.grpc_port is not None:
+                grpc_servers.append(await _start_grpc(settings, dataplane, auth, app_metrics, access_log))
+
+        loading = asyncio.create_task(_load(dataplane, on_ready, on_load_failed, serve_grpc))
         flushing = asyncio.create_task(_flush_regularly(app_metrics, access_log))
         try:
             yield
         finally:
             loading.cancel()
             flushing.cancel()
+            for grpc_server in grpc_servers:
+                await grpc_server.stop(settings.graceful_timeout_s)
             await dataplane.close()
             app_metrics.flush()
             if access_log is not None:
@@ -132,7 +142,7 @@ def create_app(
         runtime = RuntimeMiddleware(
             inner,
             app,
-            auth=ApiKeyAuth(settings.api_keys),
+            auth=auth,
             metrics=app_metrics,
             max_body_bytes=settings.max_body_bytes,
             access_log=access_log,
@@ -144,17 +154,45 @@ def create_app(
     return app
 
 
+async def _start_grpc(
+    settings: RuntimeSettings, dataplane: DataPlane, auth: ApiKeyAuth, app_metrics: metrics.Metrics,
+    access_log: AccessLog | None,
+) -> Any:
+    """The started gRPC server (imported only when ``grpc_port`` is set: grpc is a large module)."""
+    try:
+        from shipyard.runtime.oip_grpc.server import start_grpc_server
+    except ImportError as exc:
+        raise ServerStartError(
+            f"SHIPYARD_GRPC_PORT / --grpc-port asks for gRPC, but {exc.name or 'grpcio'} is not installed: "
+            "pip install grpcio protobuf, or leave the gRPC port unset"
+        ) from exc
+    from shipyard.runtime.oip_grpc.service import InferenceService
+
+    service = InferenceService(dataplane, auth=auth, metrics=app_metrics, access_log=access_log)
+    return await start_grpc_server(
+        service, host=settings.host, port=settings.grpc_port or 0, max_message_bytes=settings.max_body_bytes,
+        shared_port=settings.workers > 1,
+    )  # fmt: skip
+
+
 async def _load(
     dataplane: DataPlane,
     on_ready: Callable[[], None] | None,
     on_load_failed: Callable[[ModelLoadError], None] | None,
+    after_load: Callable[[], Awaitable[None]],
 ) -> None:
     try:
         await dataplane.load()
+        await after_load()
     except ModelLoadError as exc:
         logger.error("Model '%s' failed to load; see the traceback below", dataplane.model_name, exc_info=exc)
         if on_load_failed is not None:
             on_load_failed(exc)
+        return
+    except ServerStartError as exc:  # the gRPC port: as fatal as a model that cannot load
+        logger.error("%s", exc)
+        if on_load_failed is not None:
+            on_load_failed(ModelLoadError(str(exc)))
         return
     if on_ready is not None:
         on_ready()

@@ -33,7 +33,15 @@ from shipyard.errors import (
 from shipyard.runtime import v2checks, v2codec
 from shipyard.runtime.runner import ModelRunner
 from shipyard.runtime.settings import RuntimeSettings
-from shipyard.scoring.base import ModelInfo, ModelMetadata, Scorer, ScoreRequest, ScoreResponse
+from shipyard.scoring.base import (
+    InferRequest,
+    InferResponse,
+    ModelInfo,
+    ModelMetadata,
+    Scorer,
+    ScoreRequest,
+    ScoreResponse,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -225,10 +233,27 @@ class DataPlane:
             The response body and, when it carries binary tensors, the JSON header's length.
         """
         self.check_model(name, version)
-        scorer = self._require_scorer()
+        self._require_scorer()
         request, wants_binary = v2codec.decode_request(body, header_length)
+        response = await self.infer_request(request, request_id)
+        return v2codec.encode_response(
+            response, model_name=self.model_name, model_version=self.model_version, wants_binary=wants_binary
+        )
+
+    async def infer_request(
+        self, request: InferRequest, request_id: str, *, deadline_s: float | None = None
+    ) -> InferResponse:
+        """Validate, score and complete a decoded ``infer`` request (either protocol's).
+
+        The caller has checked the model name and version with :meth:`check_model`.
+        *deadline_s* (a gRPC client's deadline) shortens the request timeout, as the
+        ``timeout`` request parameter does.
+        """
+        scorer = self._require_scorer()
         v2checks.check_request(request, self._metadata, self.model_name)
         timeout = self.settings.request_timeout_s
+        if deadline_s is not None:
+            timeout = min(timeout, max(deadline_s, 0.001))
         client_timeout = request.parameters.get("timeout")  # tritonclient: microseconds
         if isinstance(client_timeout, (int, float)) and not isinstance(client_timeout, bool) and client_timeout > 0:
             timeout = min(timeout, client_timeout / 1e6)
@@ -240,13 +265,13 @@ class DataPlane:
             produced = {tensor.name: tensor for tensor in response.outputs}
             missing = [out for out in request.requested_outputs if out not in produced]
             if missing:
-                raise ScoringError(f"model '{name}' did not produce the requested output(s) {', '.join(missing)}")
+                raise ScoringError(
+                    f"model '{self.model_name}' did not produce the requested output(s) {', '.join(missing)}"
+                )
             response.outputs = [produced[out] for out in request.requested_outputs]
         if response.id is None:
             response.id = request.id
-        return v2codec.encode_response(
-            response, model_name=self.model_name, model_version=self.model_version, wants_binary=wants_binary
-        )
+        return response
 
     # -- running user code -----------------------------------------------------------------------
     def _call_inline(

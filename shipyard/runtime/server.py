@@ -48,6 +48,14 @@ def serve(settings: RuntimeSettings) -> None:
         ModelLoadError: the model failed to load in a worker; every worker has been stopped.
     """
     sock = bind_socket(settings.host, settings.port)
+    if settings.grpc_port is not None:
+        from shipyard.runtime.oip_grpc.server import check_port_free
+
+        try:
+            check_port_free(settings.host, settings.grpc_port)
+        except ServerStartError:
+            sock.close()
+            raise
     logger.info(
         "Shipyard runtime: model '%s' version %s on http://%s:%d, %d worker(s), %d scoring thread(s) each, "
         "scoring mode %s",

@@ -51,6 +51,13 @@ class RuntimeSettings(BaseSettings):
         validation_alias=AliasChoices("SHIPYARD_PORT", "SERVER_PORT", "port"),
         description="Port to listen on (azmlinfsrv's SERVER_PORT is read too).",
     )
+    grpc_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port for the Open Inference Protocol over gRPC (what tritonclient.grpc calls; Triton's is "
+        "8001). Unset: no gRPC. Images set 8001.",
+    )
     workers: int = Field(
         default=1,
         ge=1,

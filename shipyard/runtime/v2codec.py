@@ -275,3 +275,9 @@ def _to_json(array: np.ndarray, datatype: str, name: str) -> list[Any]:
                 "(parameters.binary_data: true)"
             ) from None
     return values
+
+
+# The same raw layout is the gRPC protocol's raw_input_contents / raw_output_contents
+# (shipyard.runtime.oip_grpc.codec), so both protocols share one implementation of it.
+array_from_binary = _from_binary
+array_to_binary = _to_binary

@@ -1,0 +1,149 @@
+"""gRPC inference messages to the scorers' plain types and back.
+
+The gRPC twin of :mod:`shipyard.runtime.v2codec`: a ``ModelInferRequest`` becomes an
+:class:`~shipyard.scoring.base.InferRequest` of numpy arrays, an
+:class:`~shipyard.scoring.base.InferResponse` becomes a ``ModelInferResponse``. Raw tensor contents
+(what ``tritonclient.grpc`` sends, and what responses always use, as Triton's do) share the
+binary layout of the HTTP binary extension, so they go through the same functions. Typed
+``contents`` fields are read with one numpy conversion per tensor, never element by element in
+Python. Every client mistake raises :class:`~shipyard.errors.BadRequestError` naming the tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from shipyard.errors import BadRequestError
+from shipyard.runtime import v2codec
+from shipyard.runtime.oip_grpc import messages
+from shipyard.scoring.base import InferRequest, InferResponse, InferTensor
+from shipyard.scoring.datatypes import WIRE_DTYPES
+
+MAX_DIMENSIONS = 64  # numpy's own limit: a deeper shape cannot be an array
+# Which field of InferTensorContents carries each datatype (FP16 has none: raw contents only).
+CONTENTS_FIELD = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents", "UINT16": "uint_contents", "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}  # fmt: skip
+
+
+def decode_request(message: Any) -> InferRequest:
+    """A ``ModelInferRequest`` as the scorers' :class:`InferRequest`."""
+    if not message.inputs:
+        raise BadRequestError("the infer request needs at least one input tensor")
+    raw = message.raw_input_contents
+    if raw and len(raw) != len(message.inputs):
+        raise BadRequestError(
+            f"raw_input_contents has {len(raw)} entries for {len(message.inputs)} inputs; "
+            "with raw contents every input needs exactly one entry, in input order"
+        )
+    inputs = []
+    for position, tensor in enumerate(message.inputs):
+        name, datatype = tensor.name, tensor.datatype
+        if not name:
+            raise BadRequestError(f"inputs[{position}] needs a name")
+        count = _check_header(name, datatype, list(tensor.shape))
+        if raw:
+            if tensor.HasField("contents"):
+                raise BadRequestError(f"input '{name}': use raw_input_contents or contents, not both")
+            array = v2codec.array_from_binary(name, datatype, list(tensor.shape), count, memoryview(raw[position]))
+        else:
+            array = _from_contents(name, datatype, list(tensor.shape), count, tensor.contents)
+        inputs.append(InferTensor(name=name, data=array, parameters=parameters_of(tensor.parameters)))
+    requested = [output.name for output in message.outputs] or None
+    for output in message.outputs:
+        if parameters_of(output.parameters).get("classification"):
+            raise BadRequestError(f"output '{output.name}': the classification extension is not supported")
+    return InferRequest(
+        inputs=inputs,
+        requested_outputs=requested,
+        id=message.id or None,
+        parameters=parameters_of(message.parameters),
+    )
+
+
+def encode_response(response: InferResponse, *, model_name: str, model_version: str) -> Any:
+    """An :class:`InferResponse` as a ``ModelInferResponse`` with raw output contents."""
+    message = messages.ModelInferResponse(model_name=model_name, model_version=model_version, id=response.id or "")
+    set_parameters(message.parameters, response.parameters)
+    for tensor in response.outputs:
+        array = np.asarray(tensor.data)
+        datatype = v2codec.datatype_of(array, tensor.name)
+        output = message.outputs.add(name=tensor.name, datatype=datatype, shape=array.shape)
+        set_parameters(output.parameters, tensor.parameters)
+        message.raw_output_contents.append(v2codec.array_to_binary(array, datatype))
+    return message
+
+
+def parameters_of(parameters: Any) -> dict[str, Any]:
+    """A protobuf ``map<string, InferParameter>`` as a plain dict (unset values are left out)."""
+    values = {}
+    for key, parameter in parameters.items():
+        choice = parameter.WhichOneof("parameter_choice")
+        if choice is not None:
+            values[key] = getattr(parameter, choice)
+    return values
+
+
+def set_parameters(target: Any, values: dict[str, Any]) -> None:
+    """Fill a protobuf parameter map from a dict; values of other types travel as strings."""
+    for key, value in values.items():
+        parameter = target[str(key)]
+        if isinstance(value, bool):
+            parameter.bool_param = value
+        elif isinstance(value, int) and -(2**63) <= value < 2**63:
+            parameter.int64_param = value
+        elif isinstance(value, float):
+            parameter.double_param = value
+        else:
+            parameter.string_param = str(value)
+
+
+def _check_header(name: str, datatype: str, shape: list[int]) -> int:
+    """The element count of a tensor, after checking its datatype and shape."""
+    if datatype not in WIRE_DTYPES:
+        raise BadRequestError(
+            f"input '{name}': datatype {datatype!r} is not supported; use one of {', '.join(WIRE_DTYPES)}"
+        )
+    if len(shape) > MAX_DIMENSIONS:
+        raise BadRequestError(f"input '{name}': shape has {len(shape)} dimensions; at most {MAX_DIMENSIONS} are allowed")
+    if any(dimension < 0 for dimension in shape):
+        raise BadRequestError(f"input '{name}': shape {shape} has a negative dimension")
+    if any(dimension > np.iinfo(np.intp).max for dimension in shape) or (
+        0 not in shape and math.prod(shape) > np.iinfo(np.intp).max
+    ):
+        raise BadRequestError(f"input '{name}': shape {shape} is larger than any array can be")
+    return math.prod(shape)
+
+
+def _from_contents(name: str, datatype: str, shape: list[int], count: int, contents: Any) -> np.ndarray:
+    field = CONTENTS_FIELD.get(datatype)
+    if field is None:
+        raise BadRequestError(f"input '{name}': {datatype} tensors must be sent as raw_input_contents")
+    values = getattr(contents, field)
+    if len(values) != count:
+        raise BadRequestError(
+            f"input '{name}': shape {shape} needs {count} values, contents.{field} has {len(values)}"
+        )
+    if datatype == "BYTES":
+        array = np.empty(count, dtype=object)
+        array[:] = list(values)
+    else:
+        dtype = WIRE_DTYPES[datatype]
+        wide = np.array(values, dtype=np.float64 if dtype.kind == "f" else (np.int64 if dtype.kind != "u" else np.uint64))
+        if dtype.kind in "iu" and wide.size and (wide.min() < np.iinfo(dtype).min or wide.max() > np.iinfo(dtype).max):
+            raise BadRequestError(f"input '{name}': a value in contents.{field} is out of range for {datatype}")
+        array = wide.astype(dtype.newbyteorder("="))
+    try:
+        return array.reshape(shape)
+    except ValueError as exc:
+        raise BadRequestError(f"input '{name}': shape {shape} does not fit its contents ({exc})") from None
