@@ -55,7 +55,7 @@ class ScoreEndpoint:
             query = scope["query_string"]
             # Positional: a dataclass called with keywords costs a dict per call, on every request.
             request = ScoreRequest(method, scope["path"], RequestHeaders(scope["headers"]),
-                                   _query(query) if query else [], body, request_id)
+                                   _query(query) if query else [], body, request_id, query)
             response, run_ms = await self.dataplane.score(request)
         except ScoringError as exc:
             failed = exc.status_code >= 500
@@ -63,13 +63,14 @@ class ScoreEndpoint:
             await send_error(scope, send, exc.status_code, str(exc), [(b"x-ms-run-function-failed", _FAILED[failed])],
                              **extra)
             return
-        headers = [
-            (b"x-ms-run-fn-exec-ms", b"%.3f" % run_ms),
-            (b"x-ms-run-function-failed", _FAILED[response.run_function_failed or response.status_code >= 500]),
-        ]
+        headers = [(b"x-ms-run-fn-exec-ms", b"%.3f" % run_ms)]
+        failed = response.run_function_failed
+        if failed is not None or response.status_code >= 500:  # None: a werkzeug Response without it
+            headers.append((b"x-ms-run-function-failed", _FAILED[bool(failed) or response.status_code >= 500]))
         content_type = _JSON if response.media_type == "application/json" else response.media_type.encode("latin-1")
         if response.headers:  # only AMLResponse answers set headers
-            for name, value in response.headers.items():
+            pairs = response.headers.items() if isinstance(response.headers, dict) else response.headers
+            for name, value in pairs:
                 if name.lower() == "content-type":
                     content_type = value.encode("latin-1")
                 elif name.lower() != "content-length":
@@ -108,6 +109,11 @@ class RequestHeaders(Mapping[str, str]):
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         self._raw = raw
         self._decoded: dict[str, str] | None = None
+
+    @property
+    def raw(self) -> list[tuple[bytes, bytes]]:
+        """Every header as received: repeated names kept, in order (``@rawhttp`` requests read these)."""
+        return self._raw
 
     def _headers(self) -> dict[str, str]:
         if self._decoded is None:

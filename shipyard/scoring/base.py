@@ -63,7 +63,8 @@ class ModelMetadata:
 class ScoreRequest:
     """An Azure-style scoring request, transport-agnostic.
 
-    ``body`` is the raw request body; ``query`` keeps repeated keys, in order.
+    ``body`` is the raw request body; ``query`` keeps repeated keys, in order. ``query_string`` is
+    the query as the client sent it (``@rawhttp`` scripts read it; empty: rebuilt from ``query``).
     """
 
     method: str
@@ -72,6 +73,7 @@ class ScoreRequest:
     query: list[tuple[str, str]]
     body: bytes
     request_id: str = ""
+    query_string: bytes = b""
 
 
 @dataclass(slots=True)
@@ -80,9 +82,10 @@ class ScoreResponse:
 
     body: bytes | Iterable[bytes]
     status_code: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    media_type: str = "application/json"
-    run_function_failed: bool = False
+    # a dict, or (name, value) pairs when a name repeats (Set-Cookie); Content-Type goes in media_type
+    headers: dict[str, str] | list[tuple[str, str]] = field(default_factory=dict)
+    media_type: str = "application/json"  # empty: no Content-Type header
+    run_function_failed: bool | None = False  # None: no x-ms-run-function-failed header below 500
 
 
 @dataclass

@@ -76,12 +76,12 @@ def test_numpy_arrays_and_scalars_are_returned_as_json(load_script):
                       "total": 12.0, "count": 4}
 
 
-def test_request_headers_parameter_gets_title_case_case_insensitive_headers(load_script):
+def test_request_headers_parameter_gets_a_dict_with_title_case_names(load_script):
     scorer = load_script("headers_score.py")
 
     answer = json.loads(scorer.score(score_request("{}", headers={"X-Custom-Header": "yes"})).body)
 
-    assert answer == {"content_type": "application/json", "custom": "yes",
+    assert answer == {"content_type": "application/json", "custom": "yes", "lower_case_lookup": None,
                       "keys": ["Content-Type", "Host", "X-Custom-Header"]}
 
 

@@ -120,4 +120,4 @@ def test_scripts_using_the_real_packages_work_too(clean_imports, tmp_path, monke
     assert not shims.is_shim(sys.modules["azureml.contrib.services.aml_request"])
     assert scorer.plan.mode == "raw"
     assert (response.status_code, response.body, response.run_function_failed) == (207, b"cba", True)
-    assert response.headers == {"X-Real": "yes"}
+    assert response.headers == [("X-Real", "yes")]

@@ -19,7 +19,6 @@ from shipyard.errors import BadRequestError
 from shipyard.scoring import json_codec
 from shipyard.scoring.base import ScoreRequest
 from shipyard.scoring.bodies import decode_body, is_json_content_type, query_values
-from shipyard.scoring.entry_script.aml_request import AMLRequest
 
 NO_DEFAULT = object()
 
@@ -93,4 +92,6 @@ class RawInput:
         self.name = name
 
     def __call__(self, request: ScoreRequest) -> dict[str, Any]:
+        from shipyard.scoring.entry_script.aml_request import AMLRequest  # werkzeug: only @rawhttp pays
+
         return {self.name: AMLRequest(request)}

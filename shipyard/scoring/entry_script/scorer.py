@@ -29,7 +29,7 @@ from shipyard.scoring.base import (
     ScoreResponse,
 )
 from shipyard.scoring.entry_script import loader, schema, signature
-from shipyard.scoring.entry_script.headers import Headers
+from shipyard.scoring.entry_script.headers import script_headers
 from shipyard.scoring.entry_script.outputs import to_score_response
 from shipyard.scoring.entry_script.signature import RunPlan
 
@@ -96,7 +96,7 @@ class EntryScriptScorer(Scorer):
             self._require_loaded()
         arguments = plan.parse(request)
         if plan.wants_headers:
-            arguments[signature.HEADERS_PARAMETER] = Headers(request.headers)
+            arguments[signature.HEADERS_PARAMETER] = script_headers(request.headers)
         return to_score_response(invoke(**arguments))
 
     def invoke(self, arguments: dict[str, Any]) -> Any:

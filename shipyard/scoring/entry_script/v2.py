@@ -30,8 +30,7 @@ from shipyard.scoring import json_codec
 from shipyard.scoring.base import InferRequest, InferResponse, InferTensor, ScoreRequest
 from shipyard.scoring.datatypes import numpy_to_datatype, to_bytes_tensor, to_str_tensor
 from shipyard.scoring.entry_script import schema
-from shipyard.scoring.entry_script.aml_response import AMLResponse
-from shipyard.scoring.entry_script.headers import Headers
+from shipyard.scoring.entry_script.headers import script_headers
 from shipyard.scoring.entry_script.outputs import to_score_response
 from shipyard.scoring.entry_script.signature import HEADERS_PARAMETER, RunPlan
 
@@ -62,7 +61,7 @@ class V2Adapter:
             )
             arguments = plan.parse(score_request)
         if plan.wants_headers:
-            arguments[HEADERS_PARAMETER] = Headers({"content-type": "application/json"})
+            arguments[HEADERS_PARAMETER] = script_headers({"content-type": "application/json"})
         outputs = to_tensors(_unwrap(self.scorer.invoke(arguments)))
         return InferResponse(outputs=_select(outputs, request.requested_outputs), id=request.id)
 
@@ -104,7 +103,7 @@ def _json_body(request: InferRequest) -> bytes:
 
 def _unwrap(result: Any) -> Any:
     """Reduce what run() returned to plain data: decode responses and JSON strings."""
-    if isinstance(result, AMLResponse) or hasattr(result, "get_data"):
+    if hasattr(result, "get_data"):  # an AMLResponse or other werkzeug response
         response = to_score_response(result)
         body = response.body if isinstance(response.body, bytes) else b"".join(response.body)
         if response.status_code >= 400:

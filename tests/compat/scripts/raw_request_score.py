@@ -4,7 +4,7 @@ It iterates ``request.headers`` as (name, value) pairs, as Microsoft's samples d
 what it saw as JSON so the differential test compares the script's view on both servers.
 """
 
-from azureml.contrib.services.aml_request import AMLRequest, rawhttp
+from azureml.contrib.services.aml_request import rawhttp
 from azureml.contrib.services.aml_response import AMLResponse
 
 SKIPPED = {"host", "user-agent", "accept-encoding", "connection", "accept", "content-length"}
@@ -16,9 +16,8 @@ def init():
 
 @rawhttp
 def run(request):
-    headers = {name: value for name, value in request.headers if name.lower() not in SKIPPED}
+    headers = [[name, value] for name, value in request.headers if name.lower() not in SKIPPED]
     seen = {
-        "class": isinstance(request, AMLRequest),
         "method": request.method,
         "path": request.path,
         "full_path": request.full_path,
@@ -35,6 +34,15 @@ def run(request):
         "query_string": request.query_string.decode(),
         "form": request.form.to_dict(flat=False),
         "files": sorted(request.files.keys()),
+        "values": request.values.to_dict(flat=False),
+        "url": request.url.replace(request.host, "HOST"),
+        "base_url": request.base_url.replace(request.host, "HOST"),
+        "scheme": request.scheme,
+        "accept_json": request.accept_mimetypes.accept_json,
+        "if_none_match": request.if_none_match.to_header(),
+        "authorization": request.headers.get("Authorization"),
+        "user_agent_header": "User-Agent" in request.headers,
+        "content_encoding": request.content_encoding,
     }
     if request.is_json:
         seen["json"] = request.get_json(silent=True)
