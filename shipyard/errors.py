@@ -119,3 +119,13 @@ class ServerStartError(ShipyardError):
     """The runtime could not start serving (the port is taken, a setting is invalid...)."""
 
     exit_code = 8
+
+
+class RegistryError(ShipyardError):
+    """The model registry could not do what was asked (unknown model or version, unreachable registry)."""
+
+    exit_code = 9
+
+
+class ModelIntegrityError(RegistryError):
+    """A stored model file does not match its recorded SHA-256: it was changed or corrupted."""

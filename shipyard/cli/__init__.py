@@ -12,7 +12,7 @@ import sys
 import typer
 
 from shipyard import __version__
-from shipyard.cli import build, deploy, export, imports, serve
+from shipyard.cli import build, deploy, export, imports, model, serve
 from shipyard.errors import ShipyardError
 
 app = typer.Typer(
@@ -43,6 +43,7 @@ build.register(app)
 deploy.register(app)
 export.register(app)
 imports.register(app)
+model.register(app)
 
 
 def main() -> None:
