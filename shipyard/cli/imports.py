@@ -25,12 +25,15 @@ def import_command(
     output: Path = typer.Option(..., "--output", "-o", file_okay=False,
                                 help="Folder to write shipyard.yaml, deployment.yaml and the copied sources to."),
     model: Optional[list[str]] = typer.Option(None, "--model", "-m",
-                                              help="Model file or folder (repeat); v1 configs name none, and it replaces a v2 "
+                                              help="Model file or folder, or NAME:VERSION from the model registry "
+                                                   "(repeat); v1 configs name none, and it replaces a v2 "
                                                    "deployment's model."),
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Service name (default: the v2 endpoint's, else the output folder's)."),
+    registry: Optional[str] = typer.Option(None, "--registry", help="Model registry for NAME:VERSION references "
+                                           "(oci://HOST/PREFIX or a folder; default: the local store)."),
 ) -> None:
     """Translate Azure ML deployment files and print what became of every field."""
-    report = import_files(files, output, models=model or [], name=name)
+    report = import_files(files, output, models=model or [], name=name, registry=registry)
     print_report(report)
 
 

@@ -15,6 +15,7 @@ Shipyard setting, not applicable (and why), or unknown. Use::
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ def detect_kind(data: dict[str, Any]) -> str | None:
 
 
 def import_files(paths: Sequence[str | Path], output: str | Path, *, models: Sequence[str] = (),
-                 name: str | None = None) -> ImportReport:
+                 name: str | None = None, registry: str | None = None) -> ImportReport:
     """Read Azure ML deployment files and write ``shipyard.yaml`` and ``deployment.yaml`` to *output*.
 
     Args:
@@ -79,6 +80,8 @@ def import_files(paths: Sequence[str | Path], output: str | Path, *, models: Seq
         models: model files or folders (v1 configs name none: Azure passed them to ``Model.deploy``);
             they replace the model a v2 deployment names.
         name: service name; default: the v2 endpoint's name, else the output folder's name.
+        registry: the model registry that ``NAME:VERSION`` / ``azureml:NAME:VERSION`` references are
+            fetched from (see :func:`shipyard.model_registry.open_registry`; default: the local store).
 
     Returns:
         The report: a row for every field of every source, and the files written.
@@ -110,23 +113,24 @@ def import_files(paths: Sequence[str | Path], output: str | Path, *, models: Seq
         KINDS[source.kind](source, plan)
     plan.name = safe_name(name or plan.name_hint or output.resolve().name)
     report = ImportReport()
-    if any(kind in _SPEC_KINDS for kind in kinds):
-        _add_models(plan, models)
-        plan.spec = {"name": plan.name, **plan.spec}
-    elif models:
-        raise SpecError("--model needs an inference config or a v2 online deployment to build a spec from")
-    for source in sources:
-        report.rows += source.finish()
-    if plan.spec:
-        _check_spec(plan, output)
-    report.written = write_plan(plan, output)
+    with tempfile.TemporaryDirectory(prefix="shipyard-import-") as staging:
+        if any(kind in _SPEC_KINDS for kind in kinds):
+            _add_models(plan, models, registry, Path(staging))
+            plan.spec = {"name": plan.name, **plan.spec}
+        elif models:
+            raise SpecError("--model needs an inference config or a v2 online deployment to build a spec from")
+        for source in sources:
+            report.rows += source.finish()
+        if plan.spec:
+            _check_spec(plan, output)
+        report.written = write_plan(plan, output)
     if plan.spec:
         from shipyard.builder.spec import load_spec
         load_spec(output)  # what was written must load; a failure here is a bug worth a clear error
     return report
 
 
-def _add_models(plan: ImportPlan, models: Sequence[str]) -> None:
+def _add_models(plan: ImportPlan, models: Sequence[str], registry: str | None, staging: Path) -> None:
     """``--model`` values replace what the sources name; a v1 inference config names none."""
     paths = list(plan.model_paths)
     refs = list(plan.model_refs)
@@ -138,9 +142,20 @@ def _add_models(plan: ImportPlan, models: Sequence[str]) -> None:
                 paths.append(path.resolve())
             else:
                 refs.append(model)
-    for ref in refs:
-        raise SpecError(f"model '{ref}' is a registry reference; the model registry cannot resolve it yet: "
-                        "give the model's files with --model PATH", field="models")
+    if refs:
+        from shipyard.model_registry import open_registry, parse_reference
+        from shipyard.errors import RegistryError
+
+        store = open_registry(registry)
+        for ref in refs:
+            try:
+                model_name, version = parse_reference(ref)
+                model = store.show(model_name, version)
+                paths.append(store.download(model.name, model.version,
+                                            staging / model.name / str(model.version) / model.name))
+            except RegistryError as exc:
+                raise SpecError(f"model '{ref}': {exc} (register it with 'shipyard model register', or give "
+                                "its files with --model PATH)", field="models") from exc
     if not paths:
         raise SpecError("give the model with --model PATH (an inference config names none: Azure passed "
                         "models to Model.deploy / 'az ml model deploy -m')", field="models")

@@ -201,3 +201,14 @@ def test_deployment_config_errors_name_file_field_and_line(tmp_path):
     with pytest.raises(SpecError) as caught:
         load_deployment_config(path)
     assert "replicass" in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_model_from_the_registry_by_name_and_version(tmp_path):
+    from shipyard.model_registry import LocalModelStore
+
+    store = LocalModelStore(tmp_path / "store")
+    store.register("iris", V1 / "model" / "model.json")
+    result = runner.invoke(app, ["import", str(V1 / "inferenceconfig.json"), "--output", str(tmp_path / "out"),
+                                 "--model", "iris:1", "--registry", str(store.root)])
+    assert result.exit_code == 0, result.output
+    assert load_spec(tmp_path / "out").models == [(tmp_path / "out" / "models" / "model.json").resolve()]

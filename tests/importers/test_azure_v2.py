@@ -19,6 +19,7 @@ from shipyard.deploy_targets.kubernetes_manifests import KubernetesOptions, rend
 from shipyard.errors import SpecError
 from shipyard.importers import import_files
 from shipyard.importers.vm_sizes import VM_SIZES, find_vm_size
+from shipyard.model_registry import LocalModelStore
 
 V2 = Path(__file__).parent / "fixtures" / "v2"
 
@@ -90,9 +91,15 @@ def test_every_tuning_section_reaches_the_manifests(tmp_path):
 
 
 def test_kubernetes_resources_and_registry_references(tmp_path):
-    with pytest.raises(SpecError, match="azureml:fraud:7"):
-        import_files([V2 / "kubernetes-deployment.yml"], tmp_path / "out")
-    report = import_files([V2 / "kubernetes-deployment.yml"], tmp_path / "out", models=[str(V2 / "model")])
+    store = LocalModelStore(tmp_path / "store")
+    with pytest.raises(SpecError, match="azureml:fraud:7.*no model 'fraud'"):
+        import_files([V2 / "kubernetes-deployment.yml"], tmp_path / "out", registry=str(store.root))
+    for _ in range(7):  # azureml:fraud:7 is version 7
+        store.register("fraud", V2 / "model")
+    report = import_files([V2 / "kubernetes-deployment.yml"], tmp_path / "out", registry=str(store.root))
+    spec = load_spec(tmp_path / "out")
+    assert spec.models == [(tmp_path / "out" / "models" / "fraud").resolve()]
+    assert (spec.models[0] / "model.json").read_text() == (V2 / "model" / "model.json").read_text()
     container = _kinds(tmp_path / "out")["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["requests"] == {"cpu": "500m", "memory": f"{round(2**30 / 1e6)}M"}
     assert container["resources"]["limits"] == {"cpu": "2000m", "memory": f"{round(2**31 / 1e6)}M"}
