@@ -110,6 +110,9 @@ RESERVED_ENV = {
     "SHIPYARD_API_KEYS": "a secret: pass it when the container starts (deploy settings), never in an image",
     "SHIPYARD_EXECUTION_PROVIDERS": "set by the 'execution_providers' field",
     "SHIPYARD_STRICT_PROVIDERS": "set by the 'strict_providers' field",
+    "SHIPYARD_MAX_BATCH_SIZE": "set by the 'batching' field",
+    "SHIPYARD_MAX_QUEUE_DELAY_US": "set by the 'batching' field",
+    "SHIPYARD_PREFERRED_BATCH_SIZES": "set by the 'batching' field",
 }
 
 

@@ -83,6 +83,12 @@ class BuildPlan:
             env["SHIPYARD_EXECUTION_PROVIDERS"] = ",".join(self.spec.execution_providers)
         if self.spec.strict_providers:
             env["SHIPYARD_STRICT_PROVIDERS"] = "true"
+        batching = self.spec.batching
+        if batching is not None:
+            env["SHIPYARD_MAX_BATCH_SIZE"] = str(batching.max_batch_size)
+            env["SHIPYARD_MAX_QUEUE_DELAY_US"] = str(batching.max_queue_delay_microseconds)
+            if batching.preferred_batch_sizes:
+                env["SHIPYARD_PREFERRED_BATCH_SIZES"] = ",".join(map(str, batching.preferred_batch_sizes))
         return env
 
 

@@ -120,6 +120,28 @@ class GpuSettings(_Section):
                                           "base unless base_image names one.")
 
 
+class BatchingSettings(_Section):
+    """Dynamic batching (Triton's ``dynamic_batching``): concurrent requests run as one model call.
+
+    For .onnx/.pt/.pt2 models served directly, and score.py files that define ``run_batch()``.
+    """
+
+    max_batch_size: int = Field(ge=2, description="Most rows in one model call.")
+    max_queue_delay_microseconds: int = Field(
+        default=0, ge=0, description="How long a request may wait for a batch to fill before it runs anyway. "
+                                     "0: a batch is what queued while the model was busy.")
+    preferred_batch_sizes: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=list, description="Batch sizes (rows) that run as soon as they are reached, "
+                                          "without waiting out the queue delay.")
+
+    @model_validator(mode="after")
+    def _preferred_within_maximum(self) -> BatchingSettings:
+        too_big = [size for size in self.preferred_batch_sizes if size > self.max_batch_size]
+        if too_big:
+            raise ValueError(f"preferred_batch_sizes {too_big} exceed max_batch_size ({self.max_batch_size})")
+        return self
+
+
 class DeploymentSpec(_Section):
     """One model, its entry script, its environment, and how to package them."""
 
@@ -155,6 +177,8 @@ class DeploymentSpec(_Section):
     strict_providers: bool = Field(
         default=False, description="Fail at start when the first execution provider is unavailable, "
                                    "instead of falling back to the next one (in the end the CPU).")
+    batching: BatchingSettings | None = Field(
+        default=None, description="Run concurrent requests as one model call (dynamic batching). Default: off.")
     build: BuildSettings = Field(default_factory=BuildSettings, description="Build-only settings.")
 
     _root: Path = PrivateAttr(default_factory=Path.cwd)

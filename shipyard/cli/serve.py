@@ -27,6 +27,10 @@ def serve(
     workers: int = typer.Option(None, "--workers", help=_help("workers") + " (default 1)"),
     scoring_threads: int = typer.Option(None, "--scoring-threads", help=_help("scoring_threads")),
     scoring_mode: str = typer.Option(None, "--scoring-mode", help=_help("scoring_mode")),
+    max_batch_size: int = typer.Option(None, "--max-batch-size", help=_help("max_batch_size")),
+    max_queue_delay_us: int = typer.Option(None, "--max-queue-delay-us", help=_help("max_queue_delay_us")),
+    preferred_batch_size: list[int] = typer.Option(None, "--preferred-batch-size",
+                                                   help=_help("preferred_batch_sizes") + " Repeatable."),
     model_name: str = typer.Option(None, "--model-name", help=_help("model_name")),
     model_version: str = typer.Option(None, "--model-version", help=_help("model_version")),
     api_key: list[str] = typer.Option(None, "--api-key", help=_help("api_keys") + " Repeatable."),
@@ -45,7 +49,8 @@ def serve(
         model_dir=model_dir, entry_script=entry_script, host=host, port=port, grpc_port=grpc_port, workers=workers,
         scoring_threads=scoring_threads, scoring_mode=scoring_mode, model_name=model_name, model_version=model_version,
         api_keys=api_key or None, cors_origins=cors_origin or None, max_body_bytes=max_body_bytes, request_timeout_s=request_timeout,
-        log_format=log_format, log_probes=log_probes,
+        log_format=log_format, log_probes=log_probes, max_batch_size=max_batch_size,
+        max_queue_delay_us=max_queue_delay_us, preferred_batch_sizes=preferred_batch_size or None,
     )  # fmt: skip
     configure_logging(settings.log_level, settings.log_format)
     run_server(settings)

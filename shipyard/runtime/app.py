@@ -85,7 +85,8 @@ def create_app(
     access_log = None
     if settings.access_log and logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
         access_log = AccessLog(settings.log_format, log_probes=settings.log_probes)
-    dataplane = DataPlane(settings, scorer_factory=scorer_factory, observe_model_time=app_metrics.observe_model)
+    dataplane = DataPlane(settings, scorer_factory=scorer_factory, observe_model_time=app_metrics.observe_model,
+                          observe_batch=app_metrics.observe_batch)
     auth = ApiKeyAuth(settings.api_keys)
 
     @contextlib.asynccontextmanager

@@ -31,9 +31,11 @@ from shipyard.errors import (
     ScoringError,
 )
 from shipyard.runtime import v2checks, v2codec
+from shipyard.runtime.batching import BatchPolicy, DynamicBatcher
 from shipyard.runtime.runner import ModelRunner
 from shipyard.runtime.settings import RuntimeSettings
 from shipyard.scoring.base import (
+    BatchingScorer,
     InferRequest,
     InferResponse,
     ModelInfo,
@@ -91,6 +93,7 @@ class DataPlane:
         *,
         scorer_factory: Callable[[ModelInfo], Scorer] | None = None,
         observe_model_time: Callable[[str, float], None] | None = None,
+        observe_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.settings = settings
         self.info = model_info(settings)
@@ -106,6 +109,8 @@ class DataPlane:
         self._metadata: ModelMetadata | None = None
         self._metadata_doc: dict[str, Any] = {}
         self._swaggers: dict[str, dict[str, Any] | None] = {}
+        self._observe_batch = observe_batch
+        self._batcher: DynamicBatcher | None = None  # set at load when batching is on and fits the model
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def load(self) -> None:
@@ -127,6 +132,7 @@ class DataPlane:
                 raise
             raise ModelLoadError(f"loading model '{self.model_name}' failed: {type(exc).__name__}: {exc}") from exc
         self._metadata_doc = v2checks.describe(self._metadata, self.model_name, self.model_version)
+        self._batcher = self._make_batcher(self._scorer)
         self.state = ModelState.READY
         logger.info("Model '%s' version %s ready in %.2f s", self.model_name, self.model_version,
                     time.perf_counter() - started)
@@ -135,6 +141,22 @@ class DataPlane:
         scorer = self._factory(self.info)
         scorer.load()
         return scorer, scorer.metadata()
+
+    def _make_batcher(self, scorer: Scorer) -> DynamicBatcher | None:
+        """The dynamic batcher when the settings ask for one and the model can be batched (else a log line why not)."""
+        policy = BatchPolicy.from_settings(self.settings)
+        if policy is None:
+            return None
+        reason = scorer.batching_unsupported() if isinstance(scorer, BatchingScorer) else \
+            f"{type(scorer).__name__} does not batch"
+        if reason:
+            logger.warning("Batching is off for model '%s': %s", self.model_name, reason)
+            return None
+        logger.info("Batching requests to model '%s': up to %d rows, queue delay %d us%s", self.model_name,
+                    policy.max_batch_size, round(policy.max_queue_delay_s * 1e6),
+                    f", preferred sizes {sorted(policy.preferred_batch_sizes)}" if policy.preferred_batch_sizes else "")
+        return DynamicBatcher(scorer.run_batch, policy, self._runner, instances=self.settings.scoring_threads,
+                              observe_batch=self._observe_batch)
 
     async def close(self) -> None:
         """Call the scorer's ``close()`` (bounded by the request timeout) and stop the threads."""
@@ -173,6 +195,10 @@ class DataPlane:
         """
         scorer = self._require_scorer()
         timeout = self.settings.request_timeout_s
+        if self._batcher is not None:
+            batched = await self._batched(scorer, "score", request, request.request_id, timeout)
+            if batched is not None:
+                return batched[0], batched[1] * 1000.0
         if self._runner.inline_ready():  # straight on the loop: no coroutine, no thread hop
             response, seconds = self._call_inline(scorer.score, request, "score", request.request_id, timeout)
         else:
@@ -257,7 +283,12 @@ class DataPlane:
         client_timeout = request.parameters.get("timeout")  # tritonclient: microseconds
         if isinstance(client_timeout, (int, float)) and not isinstance(client_timeout, bool) and client_timeout > 0:
             timeout = min(timeout, client_timeout / 1e6)
-        if self._runner.inline_ready():
+        batched = None
+        if self._batcher is not None:
+            batched = await self._batched(scorer, "infer", request, request_id, timeout)
+        if batched is not None:
+            response = batched[0]
+        elif self._runner.inline_ready():
             response, _ = self._call_inline(scorer.infer, request, "infer", request_id, timeout)
         else:
             response, _ = await self._call(scorer.infer, request, "infer", request_id, timeout)
@@ -300,6 +331,32 @@ class DataPlane:
             if clock:
                 self._observers[protocol](clock[0])
         return result, clock[0]
+
+    async def _batched(
+        self, scorer: Scorer, protocol: str, request: Any, request_id: str, timeout: float
+    ) -> tuple[Any, float] | None:
+        """Answer through the batcher: prepare here, run in a batch, answer here; ``None``: not batchable.
+
+        Returns:
+            The scorer's response and the seconds its batch's model call took.
+        """
+        assert isinstance(scorer, BatchingScorer) and self._batcher is not None
+        try:
+            if protocol == "score":
+                item = scorer.prepare_score(request)
+            else:
+                item = scorer.prepare_infer(request)
+            if item is None:
+                return None
+            result, seconds = await self._batcher.run(item, timeout)
+            self._observers[protocol](seconds)
+            if protocol == "score":
+                return scorer.answer_score(request, result), seconds
+            return scorer.answer_infer(request, result), seconds
+        except ScoringError:
+            raise
+        except Exception as exc:
+            raise self._unexpected(exc, protocol, request_id) from exc
 
     def _unexpected(self, exc: Exception, protocol: str, request_id: str) -> ScoringError:
         """Log a model error with its traceback; the client gets a 500 naming only the request id."""

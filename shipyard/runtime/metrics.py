@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "GRPC"})
 MAX_UNFOLDED = 4096
@@ -80,6 +81,10 @@ class Metrics:
             "shipyard_model_duration_seconds", "Time spent inside the model: run() for /score, infer for V2.",
             ["model", "protocol"], buckets=LATENCY_BUCKETS, registry=registry,
         )  # fmt: skip
+        self._batch = Histogram(
+            "shipyard_batch_size", "Rows per model call formed by the dynamic batcher (SHIPYARD_MAX_BATCH_SIZE).",
+            ["model"], buckets=BATCH_BUCKETS, registry=registry,
+        )  # fmt: skip
         # defaultdicts: a series' list is looked up in C, and made only on its first observation
         self._request_durations: defaultdict[tuple[str, str, int], list[float]] = defaultdict(list)
         self._model_durations: defaultdict[str, list[float]] = defaultdict(list)
@@ -99,6 +104,10 @@ class Metrics:
         durations.append(seconds)
         if len(durations) >= MAX_UNFOLDED:
             self._fold()
+
+    def observe_batch(self, rows: int) -> None:
+        """Record one batch the dynamic batcher formed (once per model call, not per request: no buffering)."""
+        self._batch.labels(self.model_name).observe(rows)
 
     def _fold(self) -> None:
         """Fold the durations seen so far into the per-series tallies."""

@@ -124,6 +124,23 @@ class RuntimeSettings(BaseSettings):
             "and run() on the event loop, like Azure's sync workers)."
         ),
     )
+    max_batch_size: int = Field(
+        default=0,
+        ge=0,
+        description="Dynamic batching for .onnx/.pt/.pt2 models (and score.py files that define run_batch()): "
+        "concurrent requests run as one model call of up to this many rows. 0 or 1: off.",
+    )
+    max_queue_delay_us: int = Field(
+        default=0,
+        ge=0,
+        description="Microseconds a request may wait for a batch to fill before it runs anyway (Triton's "
+        "max_queue_delay_microseconds). 0: a batch is what queued while the model was busy.",
+    )
+    preferred_batch_sizes: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Batch sizes (rows) that run as soon as they are reached, without waiting out the queue "
+        "delay, comma-separated (Triton's preferred_batch_size).",
+    )
     graceful_timeout_s: float = Field(
         default=30.0,
         ge=0,
@@ -163,6 +180,21 @@ class RuntimeSettings(BaseSettings):
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+    @field_validator("preferred_batch_sizes", mode="before")
+    @classmethod
+    def _split_sizes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [size.strip() for size in value.split(",") if size.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _batch_sizes(self) -> RuntimeSettings:
+        wrong = [size for size in self.preferred_batch_sizes if not 1 <= size <= max(self.max_batch_size, 1)]
+        if wrong:
+            raise ValueError(f"preferred batch sizes {wrong} must lie between 1 and max_batch_size "
+                             f"({self.max_batch_size}); set SHIPYARD_MAX_BATCH_SIZE too")
+        return self
 
     @model_validator(mode="after")
     def _azure_timeout(self) -> RuntimeSettings:

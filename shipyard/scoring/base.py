@@ -14,7 +14,7 @@ runs it. Errors a client caused are raised as :class:`shipyard.errors.BadRequest
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,3 +151,63 @@ class Scorer(abc.ABC):
 
     def close(self) -> None:
         """Release resources at shutdown. The default does nothing."""
+
+
+@dataclass(slots=True)
+class BatchItem:
+    """One request's share of a batched model call, already checked: a bad request never gets here.
+
+    ``inputs`` is what :meth:`BatchingScorer.run_batch` needs for this request (for tensor models
+    its arrays by input name, rows along the first axis). Requests share a call only when their
+    ``key`` is equal (same inputs, datatypes and trailing dimensions); ``None`` runs alone.
+    """
+
+    inputs: Any
+    rows: int = 1
+    key: Hashable | None = None
+
+
+class BatchingScorer(Scorer):
+    """A scorer that can answer several concurrent requests with one model call (dynamic batching).
+
+    A request takes three steps: *prepare* (parse and check it, per request, so one bad request
+    never fails its batch-mates), *run* (one call for many requests, on a scoring thread) and
+    *answer* (this request's own rows). Unbatched calls take the same steps with a batch of one
+    (:func:`run_alone`), so both paths answer alike.
+    """
+
+    def batching_unsupported(self) -> str | None:
+        """Why this model cannot be batched (a fixed first dimension, no ``run_batch()``...), or ``None``."""
+        return None
+
+    @abc.abstractmethod
+    def prepare_score(self, request: ScoreRequest) -> BatchItem | None:
+        """Parse and check a ``/score`` request; ``None``: this request is answered by :meth:`score` instead."""
+
+    @abc.abstractmethod
+    def prepare_infer(self, request: InferRequest) -> BatchItem | None:
+        """Parse and check a V2 request; ``None``: this request is answered by :meth:`infer` instead."""
+
+    @abc.abstractmethod
+    def run_batch(self, items: list[BatchItem]) -> list[Any]:
+        """One model call for *items*: one result per item, in order.
+
+        An exception instance in the list fails only its item; an exception raised fails the call,
+        and the runtime then runs each item alone so that only the culprit fails.
+        """
+
+    @abc.abstractmethod
+    def answer_score(self, request: ScoreRequest, result: Any) -> ScoreResponse:
+        """The ``/score`` answer from this request's result."""
+
+    @abc.abstractmethod
+    def answer_infer(self, request: InferRequest, result: Any) -> InferResponse:
+        """The V2 answer from this request's result."""
+
+
+def run_alone(scorer: BatchingScorer, item: BatchItem) -> Any:
+    """*item*'s result from a batch of one (its exception raised)."""
+    (result,) = scorer.run_batch([item])
+    if isinstance(result, BaseException):
+        raise result
+    return result

@@ -33,16 +33,19 @@ import numpy as np
 from shipyard.errors import BadRequestError, ModelLoadError
 from shipyard.scoring import json_codec
 from shipyard.scoring.base import (
+    BatchingScorer,
+    BatchItem,
     InferRequest,
     InferResponse,
     InferTensor,
     ModelInfo,
     ModelMetadata,
-    Scorer,
     ScoreRequest,
     ScoreResponse,
     TensorSpec,
+    run_alone,
 )
+from shipyard.scoring.batches import Outputs, run_stacked, tensor_item
 from shipyard.scoring.bodies import json_document, named_inputs
 from shipyard.scoring.datatypes import (
     DATATYPE_TO_NUMPY,
@@ -122,7 +125,7 @@ def _read_sidecar(path: Path) -> tuple[list[_Declared], list[_Declared]]:
     return parse("inputs"), parse("outputs")
 
 
-class TorchScorer(Scorer):
+class TorchScorer(BatchingScorer):
     """A model folder holding exactly one ``.pt`` (TorchScript) or ``.pt2`` (``torch.export``) file."""
 
     def __init__(self, info: ModelInfo) -> None:
@@ -209,37 +212,16 @@ class TorchScorer(Scorer):
             return f"cuda:{self._torch.cuda.current_device()} ({self._torch.cuda.get_device_name()})"
         return "cpu"
 
-    # -- running ---------------------------------------------------------------------------------
-    def _run(self, arrays: dict[str, np.ndarray]) -> list[InferTensor]:
-        torch = self._torch
-        missing = [spec.name for spec in self.inputs if spec.name not in arrays]
-        if missing:
-            raise BadRequestError(f"missing input(s) {missing}; the model needs {[s.name for s in self.inputs]}")
-        args = [torch.from_numpy(np.ascontiguousarray(arrays[spec.name])).to(self.device) for spec in self.inputs]
-        try:
-            with torch.inference_mode():
-                result = self.model(*args)
-        except (RuntimeError, TypeError, ValueError, IndexError) as exc:  # shape/dtype mismatches
-            raise BadRequestError(f"the model rejected the inputs: {str(exc).strip().splitlines()[0]}") from None
-        return self._outputs(result)
-
-    def _outputs(self, result: Any) -> list[InferTensor]:
-        if isinstance(result, dict):
-            named = list(result.items())
-        else:
-            values = list(result) if isinstance(result, (list, tuple)) else [result]
-            names = [spec.name for spec in self.outputs] if len(self.outputs) == len(values) else \
-                [f"output__{i}" for i in range(len(values))]
-            named = list(zip(names, values))
-        tensors = []
-        for name, value in named:
-            if not hasattr(value, "detach"):
-                raise BadRequestError(f"output {name!r} is a {type(value).__name__}, not a tensor")
-            tensors.append(InferTensor(name, value.detach().cpu().numpy()))
-        return tensors
-
+    # -- requests: prepare (per request), run (one call for one or many), answer ---------------------
     def infer(self, request: InferRequest) -> InferResponse:
         """Run the model on V2 tensors (fed positionally in the declared input order)."""
+        return self.answer_infer(request, run_alone(self, self.prepare_infer(request)))
+
+    def score(self, request: ScoreRequest) -> ScoreResponse:
+        """JSON in (``{"data": ...}``, ``{"inputs": {...}}`` or ``{"<input>": ...}``), ``{output: list}`` out."""
+        return self.answer_score(request, run_alone(self, self.prepare_score(request)))
+
+    def prepare_infer(self, request: InferRequest) -> BatchItem:
         known = {spec.name: spec for spec in self.inputs}
         arrays = {}
         for tensor in request.inputs:
@@ -249,17 +231,9 @@ class TorchScorer(Scorer):
             if tensor.data.dtype == object:
                 raise BadRequestError(f"input {tensor.name!r}: BYTES tensors cannot be fed to a PyTorch model")
             arrays[tensor.name] = tensor.data
-        outputs = self._run(arrays)
-        if request.requested_outputs is not None:
-            by_name = {tensor.name: tensor for tensor in outputs}
-            unknown = [name for name in request.requested_outputs if name not in by_name]
-            if unknown:
-                raise BadRequestError(f"unknown output(s) {unknown}; the model's outputs are {list(by_name)}")
-            outputs = [by_name[name] for name in request.requested_outputs]
-        return InferResponse(outputs=outputs, id=request.id)
+        return tensor_item(self._in_order(arrays))
 
-    def score(self, request: ScoreRequest) -> ScoreResponse:
-        """JSON in (``{"data": ...}``, ``{"inputs": {...}}`` or ``{"<input>": ...}``), ``{output: list}`` out."""
+    def prepare_score(self, request: ScoreRequest) -> BatchItem:
         values = named_inputs(json_document(request), [spec.name for spec in self.inputs])
         specs = {spec.name: spec for spec in self.inputs}
         arrays = {}
@@ -270,7 +244,61 @@ class TorchScorer(Scorer):
             except (ValueError, TypeError) as exc:
                 raise BadRequestError(f"input {name!r}: cannot read the value as {specs[name].datatype or 'FP32'} "
                                       f"numbers: {exc}") from None
-        return ScoreResponse(body=json_codec.dumps({t.name: t.data for t in self._run(arrays)}))
+        return tensor_item(self._in_order(arrays))
+
+    def run_batch(self, items: list[BatchItem]) -> list[Outputs]:
+        """One forward pass for all items' rows; each item gets every output's rows of its own."""
+        return run_stacked(items, self._forward)
+
+    def answer_infer(self, request: InferRequest, result: Outputs) -> InferResponse:
+        outputs = [InferTensor(name, value) for name, value in result.items()]
+        if request.requested_outputs is not None:
+            unknown = [name for name in request.requested_outputs if name not in result]
+            if unknown:
+                raise BadRequestError(f"unknown output(s) {unknown}; the model's outputs are {list(result)}")
+            outputs = [InferTensor(name, result[name]) for name in request.requested_outputs]
+        return InferResponse(outputs=outputs, id=request.id)
+
+    def answer_score(self, request: ScoreRequest, result: Outputs) -> ScoreResponse:
+        return ScoreResponse(body=json_codec.dumps(result))
+
+    def batching_unsupported(self) -> str | None:
+        fixed = [spec.name for spec in self.inputs if spec.shape is not None and (not spec.shape or spec.shape[0] != -1)]
+        if fixed:
+            return f"input(s) {fixed} are declared without a free first (batch) dimension"
+        return None
+
+    def _in_order(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The arrays in the declared input order (the model takes them positionally)."""
+        missing = [spec.name for spec in self.inputs if spec.name not in arrays]
+        if missing:
+            raise BadRequestError(f"missing input(s) {missing}; the model needs {[s.name for s in self.inputs]}")
+        return {spec.name: arrays[spec.name] for spec in self.inputs}
+
+    def _forward(self, arrays: dict[str, np.ndarray]) -> Outputs:
+        torch = self._torch
+        args = [torch.from_numpy(np.ascontiguousarray(array)).to(self.device) for array in arrays.values()]
+        try:
+            with torch.inference_mode():
+                result = self.model(*args)
+        except (RuntimeError, TypeError, ValueError, IndexError) as exc:  # shape/dtype mismatches
+            raise BadRequestError(f"the model rejected the inputs: {str(exc).strip().splitlines()[0]}") from None
+        return self._outputs(result)
+
+    def _outputs(self, result: Any) -> Outputs:
+        if isinstance(result, dict):
+            named = list(result.items())
+        else:
+            values = list(result) if isinstance(result, (list, tuple)) else [result]
+            names = [spec.name for spec in self.outputs] if len(self.outputs) == len(values) else \
+                [f"output__{i}" for i in range(len(values))]
+            named = list(zip(names, values))
+        outputs = {}
+        for name, value in named:
+            if not hasattr(value, "detach"):
+                raise BadRequestError(f"output {name!r} is a {type(value).__name__}, not a tensor")
+            outputs[name] = value.detach().cpu().numpy()
+        return outputs
 
     # -- description -----------------------------------------------------------------------------
     def metadata(self) -> ModelMetadata:

@@ -149,6 +149,25 @@ def test_onnx_models_without_a_score_py_get_onnxruntime(make_spec):
     assert "onnxruntime>=1.17" not in plan_build(make_spec()).runtime_requirements
 
 
+def test_the_batching_section_becomes_the_runtime_settings_of_the_image(make_spec):
+    spec = make_spec("name: mlp\nmodels: [model.onnx]\nbatching:\n  max_batch_size: 64\n"
+                     "  max_queue_delay_microseconds: 2000\n  preferred_batch_sizes: [32, 64]\n",
+                     files={"model.onnx": "x"})
+    env = plan_build(spec).runtime_env
+    assert (env["SHIPYARD_MAX_BATCH_SIZE"], env["SHIPYARD_MAX_QUEUE_DELAY_US"], env["SHIPYARD_PREFERRED_BATCH_SIZES"]) \
+        == ("64", "2000", "32,64")
+    assert 'SHIPYARD_MAX_BATCH_SIZE="64"' in render_dockerfile(plan_build(spec))
+    assert "SHIPYARD_MAX_BATCH_SIZE" not in plan_build(make_spec()).runtime_env  # off unless asked for
+
+
+def test_batching_mistakes_stop_before_the_build(make_spec):
+    with pytest.raises(SpecError, match=r"batching.*preferred_batch_sizes \[128\] exceed max_batch_size \(64\)"):
+        make_spec("name: mlp\nmodels: [model.onnx]\nbatching: {max_batch_size: 64, preferred_batch_sizes: [128]}\n",
+                  files={"model.onnx": "x"})
+    with pytest.raises(SpecError, match="SHIPYARD_MAX_BATCH_SIZE cannot be set here .set by the 'batching' field"):
+        make_spec("name: mlp\nmodels: [model.onnx]\nenv: {SHIPYARD_MAX_BATCH_SIZE: '8'}\n", files={"model.onnx": "x"})
+
+
 def test_a_bad_base_image_option_is_refused(make_spec):
     with pytest.raises(SpecError, match="image reference must not contain newlines"):
         plan_build(make_spec(), base_image="python:3.11\nRUN id")

@@ -20,11 +20,12 @@ from typing import Any
 
 from shipyard.errors import ModelLoadError
 from shipyard.scoring.base import (
+    BatchingScorer,
+    BatchItem,
     InferRequest,
     InferResponse,
     ModelInfo,
     ModelMetadata,
-    Scorer,
     ScoreRequest,
     ScoreResponse,
 )
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 PLATFORM = "azureml_entry_script"
 
 
-class EntryScriptScorer(Scorer):
+class EntryScriptScorer(BatchingScorer):
     """One ``score.py``. Thread-safe as far as the script's own ``run()`` is."""
 
     def __init__(self, info: ModelInfo) -> None:
@@ -113,6 +114,39 @@ class EntryScriptScorer(Scorer):
             run, plan = self._require_loaded()
             adapter = self._v2 = V2Adapter(self, run, plan)
         return adapter.infer(request)
+
+    # -- opt-in batching: a module-level run_batch(list of bodies) -> list of results ----------------
+    def batching_unsupported(self) -> str | None:
+        if not callable(getattr(self.module, "run_batch", None)):
+            return f"{self.script.name} defines no run_batch(data_list); run() answers each request"
+        if self.plan is None or self.plan.mode != "string":
+            return (f"run_batch() receives the request bodies as str, but run() in {self.script.name} is "
+                    "decorated with @input_schema or @rawhttp")
+        return None
+
+    def prepare_score(self, request: ScoreRequest) -> BatchItem:
+        """The body as ``run(data)`` would get it; every request batches with every other."""
+        plan = self.plan
+        if plan is None:
+            self._require_loaded()
+        return BatchItem(plan.parse(request)[plan.parse.name], 1, "")  # type: ignore[union-attr]
+
+    def prepare_infer(self, request: InferRequest) -> None:
+        return None  # V2 requests reach run() one by one (see shipyard.scoring.entry_script.v2)
+
+    def run_batch(self, items: list[BatchItem]) -> list[Any]:
+        """``run_batch([data, ...])``: one result (or exception instance) per body, in order."""
+        results = self.module.run_batch([item.inputs for item in items])  # type: ignore[union-attr]
+        if not isinstance(results, (list, tuple)):
+            raise TypeError(f"run_batch() in {self.script.name} returned a {type(results).__name__}; "
+                            "it must return a list with one result per input")
+        return list(results)
+
+    def answer_score(self, request: ScoreRequest, result: Any) -> ScoreResponse:
+        return to_score_response(result)
+
+    def answer_infer(self, request: InferRequest, result: Any) -> InferResponse:
+        raise NotImplementedError("V2 requests to an entry script are not batched")
 
     def metadata(self) -> ModelMetadata:
         """Name, version, and, when ``run`` has ``@input_schema`` numpy samples, their tensor specs."""

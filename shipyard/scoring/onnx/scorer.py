@@ -16,15 +16,18 @@ import numpy as np
 from shipyard.errors import BadRequestError, ModelLoadError
 from shipyard.scoring import json_codec
 from shipyard.scoring.base import (
+    BatchingScorer,
+    BatchItem,
     InferRequest,
     InferResponse,
     InferTensor,
     ModelInfo,
     ModelMetadata,
-    Scorer,
     ScoreRequest,
     ScoreResponse,
+    run_alone,
 )
+from shipyard.scoring.batches import Outputs, run_stacked, tensor_item
 from shipyard.scoring.bodies import json_document, named_inputs
 from shipyard.scoring.datatypes import to_bytes_tensor, to_str_tensor
 from shipyard.scoring.onnx.providers import choose_providers, short_name
@@ -35,7 +38,7 @@ logger = logging.getLogger(__name__)
 PLATFORM = "onnxruntime_onnx"  # Triton's platform name for the same thing
 
 
-class OnnxScorer(Scorer):
+class OnnxScorer(BatchingScorer):
     """A model folder holding exactly one ``.onnx`` file."""
 
     def __init__(self, info: ModelInfo) -> None:
@@ -91,9 +94,17 @@ class OnnxScorer(Scorer):
             )
         return files[0]
 
-    # -- V2 --------------------------------------------------------------------------------------
+    # -- requests: prepare (per request), run (one call for one or many), answer ---------------------
     def infer(self, request: InferRequest) -> InferResponse:
         """Run the model on V2 tensors, checking names, datatypes and shapes first."""
+        return self.answer_infer(request, run_alone(self, self.prepare_infer(request)))
+
+    def score(self, request: ScoreRequest) -> ScoreResponse:
+        """JSON in (``{"data": ...}``, ``{"inputs": {...}}`` or ``{"<input>": ...}``), ``{output: list}`` out."""
+        return self.answer_score(request, run_alone(self, self.prepare_score(request)))
+
+    def prepare_infer(self, request: InferRequest) -> BatchItem:
+        """Check the V2 tensors against the model's inputs (and the requested outputs' names)."""
         feed: dict[str, np.ndarray] = {}
         inputs = self.inputs
         for tensor in request.inputs:
@@ -111,15 +122,38 @@ class OnnxScorer(Scorer):
             if spec.name in feed:
                 raise BadRequestError(f"input {spec.name!r} was sent more than once")
             feed[spec.name] = data
-        return InferResponse(outputs=self._run(feed, request.requested_outputs), id=request.id)
+        self._check_complete(feed)
+        self._output_names(request.requested_outputs)
+        return tensor_item(feed)
 
-    def _run(self, feed: dict[str, np.ndarray], requested: list[str] | None) -> list[InferTensor]:
-        names = self._output_names(requested)
-        results = self._session_run(names, feed)
+    def prepare_score(self, request: ScoreRequest) -> BatchItem:
+        """Read the ``/score`` JSON document into the model's input arrays."""
+        document = json_document(request)
+        inputs = self.inputs
+        feed = {name: inputs[name].from_json(value) for name, value in named_inputs(document, list(inputs)).items()}
+        self._check_complete(feed)
+        return tensor_item(feed)
+
+    def run_batch(self, items: list[BatchItem]) -> list[Outputs]:
+        """One ``session.run`` for all items' rows; each item gets every output's rows of its own."""
+        return run_stacked(items, self._session_run)
+
+    def answer_infer(self, request: InferRequest, result: Outputs) -> InferResponse:
+        names = self._output_names(request.requested_outputs)
         if self._plain_outputs:
-            return [InferTensor(name, array) for name, array in zip(names, results, strict=True)]
-        pairs = zip(names, results, strict=True)
-        return [InferTensor(name, self._to_tensor(self.outputs[name], value)) for name, value in pairs]
+            outputs = [InferTensor(name, result[name]) for name in names]
+        else:
+            outputs = [InferTensor(name, self._to_tensor(self.outputs[name], result[name])) for name in names]
+        return InferResponse(outputs=outputs, id=request.id)
+
+    def answer_score(self, request: ScoreRequest, result: Outputs) -> ScoreResponse:
+        return ScoreResponse(body=json_codec.dumps(result))
+
+    def batching_unsupported(self) -> str | None:
+        fixed = [spec.name for spec in self.inputs.values() if not spec.shape or spec.shape[0] != -1]
+        if fixed:
+            return f"input(s) {fixed} have no free first (batch) dimension in the model"
+        return None
 
     def _output_names(self, requested: list[str] | None) -> list[str]:
         if requested is None:
@@ -129,12 +163,15 @@ class OnnxScorer(Scorer):
             raise BadRequestError(f"unknown output(s) {unknown}; the model's outputs are {self._all_outputs}")
         return requested
 
-    def _session_run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[Any]:
+    def _check_complete(self, feed: dict[str, np.ndarray]) -> None:
         if len(feed) != len(self.inputs):  # names were checked already, so only missing ones differ
             missing = [name for name in self.inputs if name not in feed]
             raise BadRequestError(f"missing input(s) {missing}; the model needs {list(self.inputs)}")
+
+    def _session_run(self, feed: dict[str, np.ndarray]) -> Outputs:
+        names = self._all_outputs
         try:
-            return self.session.run(names, feed)
+            return dict(zip(names, self.session.run(names, feed), strict=True))
         except self._invalid_argument as exc:  # e.g. two inputs whose free dimensions disagree
             raise BadRequestError(f"onnxruntime rejected the inputs: {str(exc).strip()}") from None
 
@@ -152,15 +189,6 @@ class OnnxScorer(Scorer):
         out = np.empty(len(value), dtype=object)
         out[:] = [json_codec.dumps(item) for item in value]
         return out
-
-    # -- /score ----------------------------------------------------------------------------------
-    def score(self, request: ScoreRequest) -> ScoreResponse:
-        """JSON in (``{"data": ...}``, ``{"inputs": {...}}`` or ``{"<input>": ...}``), ``{output: list}`` out."""
-        document = json_document(request)
-        feed = {name: self.inputs[name].from_json(value) for name, value in named_inputs(document, list(self.inputs)).items()}
-        names = self._all_outputs
-        results = self._session_run(names, feed)
-        return ScoreResponse(body=json_codec.dumps(dict(zip(names, results, strict=True))))
 
     # -- description -----------------------------------------------------------------------------
     def metadata(self) -> ModelMetadata:
