@@ -19,11 +19,13 @@ def _help(field: str) -> str:
 
 
 def serve(
-    model_dir: Path = typer.Option(None, "--model-dir", help=_help("model_dir")),
+    model_dir: str = typer.Option(None, "--model-dir", help=_help("model_dir")),
     entry_script: Path = typer.Option(None, "--entry-script", help=_help("entry_script")),
     host: str = typer.Option(None, "--host", help=_help("host") + " (default 0.0.0.0)"),
     port: int = typer.Option(None, "--port", help=_help("port") + " (default 5001)"),
     grpc_port: int = typer.Option(None, "--grpc-port", help=_help("grpc_port")),
+    health_port: int = typer.Option(None, "--health-port", help=_help("health_port")),
+    data_collection_dir: Path = typer.Option(None, "--data-collection-dir", help=_help("data_collection_dir")),
     workers: int = typer.Option(None, "--workers", help=_help("workers") + " (default 1)"),
     scoring_threads: int = typer.Option(None, "--scoring-threads", help=_help("scoring_threads")),
     scoring_mode: str = typer.Option(None, "--scoring-mode", help=_help("scoring_mode")),
@@ -46,7 +48,8 @@ def serve(
     from shipyard.runtime.logconfig import configure_logging
 
     settings = load_settings(
-        model_dir=model_dir, entry_script=entry_script, host=host, port=port, grpc_port=grpc_port, workers=workers,
+        model_dir=model_dir, entry_script=entry_script, host=host, port=port, grpc_port=grpc_port,
+        health_port=health_port, data_collection_dir=data_collection_dir, workers=workers,
         scoring_threads=scoring_threads, scoring_mode=scoring_mode, model_name=model_name, model_version=model_version,
         api_keys=api_key or None, cors_origins=cors_origin or None, max_body_bytes=max_body_bytes, request_timeout_s=request_timeout,
         log_format=log_format, log_probes=log_probes, max_batch_size=max_batch_size,

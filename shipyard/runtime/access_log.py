@@ -3,8 +3,8 @@
 A line through :mod:`logging` costs tens of microseconds (a LogRecord, filters, a formatter, a
 ``strftime``), about as much as uvicorn spends on the whole request. These lines are formatted
 directly, in the same layout as the runtime's other log lines (see
-:mod:`shipyard.runtime.logconfig`), buffered, and written to stderr in one go several times a
-second (and at shutdown) by :func:`shipyard.runtime.app.create_app`'s background task.
+:mod:`shipyard.runtime.logconfig`), buffered, and written to stdout (with the rest of the log) in
+one go several times a second (and at shutdown) by :func:`shipyard.runtime.app.create_app`'s background task.
 
 Health and readiness probes are left out unless ``log_probes`` is set: a load balancer or
 Kubernetes asks every few seconds, and ``shipyard logs NAME`` would otherwise show only that.
@@ -65,11 +65,11 @@ class AccessLog:
             return
         entries, self._entries = self._entries, []
         text = "\n".join(map(self._json_line, entries) if self._json else self._console_lines(entries)) + "\n"
-        stream = self._stream or sys.stderr
+        stream = self._stream or sys.stdout
         try:
             stream.write(text)
             stream.flush()
-        except (OSError, ValueError):  # stderr closed (shutdown, a detached process): drop the lines
+        except (OSError, ValueError):  # stdout closed (shutdown, a detached process): drop the lines
             pass
 
     def _console_lines(self, entries: list[tuple[Any, ...]]) -> list[str]:

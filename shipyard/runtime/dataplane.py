@@ -17,10 +17,8 @@ import asyncio
 import enum
 import functools
 import logging
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from shipyard import __version__
@@ -71,7 +69,8 @@ def model_info(settings: RuntimeSettings) -> ModelInfo:
     return ModelInfo(
         name=settings.resolved_model_name,
         version=settings.model_version,
-        model_dir=Path(settings.model_dir),
+        model_dir=settings.model_path,
+        azureml_model_dir=settings.model_dir or "",  # verbatim, or left unset like azmlinfsrv
         entry_script=entry_script,
         execution_providers=tuple(settings.execution_providers),
         strict_providers=settings.strict_providers,
@@ -120,7 +119,6 @@ class DataPlane:
             ModelLoadError: the model could not be loaded; ``state`` is then ``FAILED``.
         """
         started = time.perf_counter()
-        os.environ.setdefault("AZUREML_MODEL_DIR", str(self.info.model_dir.resolve()))
         try:
             self._scorer, self._metadata = await self._runner.call(self._load_sync, None, timeout=None)
         except asyncio.CancelledError:  # shutting down while init() runs: not a load failure

@@ -1,5 +1,8 @@
 """Logging, configured once per process at the entry point (never on import).
 
+Everything goes to **stdout**, where azmlinfsrv 1.5.1 writes its server log (startup, ``init()``
+errors, the access log) and where Azure ML's log collectors and ``docker logs`` readers look.
+
 ``console`` is for people at a terminal; ``json`` writes one object per line for log shippers
 (set ``SHIPYARD_LOG_FORMAT=json`` in images). uvicorn's loggers are routed through the same
 handler. Every record carries the current request id (``-`` outside a request), which also
@@ -45,7 +48,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "info", fmt: str = "console") -> None:
-    """Send all logs (Shipyard, uvicorn, the user's score.py) to stderr in one format."""
+    """Send all logs (Shipyard, uvicorn, the user's score.py) to stdout in one format."""
     formatter: dict[str, Any] = (
         {"()": JsonFormatter} if fmt == "json" else {"format": CONSOLE_FORMAT}
     )
@@ -55,14 +58,14 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
         "filters": {"request_id": {"()": RequestIdFilter}},
         "formatters": {"default": formatter},
         "handlers": {
-            "stderr": {
+            "stdout": {
                 "class": "logging.StreamHandler",
-                "stream": "ext://sys.stderr",
+                "stream": "ext://sys.stdout",
                 "formatter": "default",
                 "filters": ["request_id"],
             },
         },
-        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "root": {"handlers": ["stdout"], "level": level.upper()},
         "loggers": {
             "uvicorn": {"handlers": [], "propagate": True},
             "uvicorn.error": {"handlers": [], "propagate": True},

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 BACKLOG = 2048
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int, what: str = "port") -> socket.socket:
     """Bind and listen, or raise :class:`ServerStartError` saying which address is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -33,7 +33,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise ServerStartError(
             f"cannot listen on {host}:{port}: {exc.strerror}; another process may be using the port: "
-            "stop it or choose another with --port / SHIPYARD_PORT"
+            + ("stop it or choose another with --port / SHIPYARD_PORT" if what == "port"
+               else f"stop it or choose another {what} with --health-port / SHIPYARD_HEALTH_PORT")
         ) from exc
     sock.listen(BACKLOG)
     sock.set_inheritable(True)
@@ -43,10 +44,16 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def serve(settings: RuntimeSettings) -> None:
     """Serve the model described by *settings* until SIGTERM/SIGINT.
 
+    With a health port (``--health-port``, or azmlinfsrv's ``SEPERATE_HEALTH_ENDPOINT=true``) the
+    same routes are served on that second port too, as azmlinfsrv's gunicorn binds both.
+
     Raises:
         ServerStartError: the address cannot be bound.
         ModelLoadError: the model failed to load in a worker; every worker has been stopped.
     """
+    from shipyard.runtime.azure_env import export_environment
+
+    export_environment(settings)  # before any worker starts: they all inherit it
     sock = bind_socket(settings.host, settings.port)
     if settings.grpc_port is not None:
         from shipyard.runtime.oip_grpc.server import check_port_free
@@ -56,22 +63,32 @@ def serve(settings: RuntimeSettings) -> None:
         except ServerStartError:
             sock.close()
             raise
+    health_port = settings.resolved_health_port
+    health_port = None if health_port == settings.port else health_port  # one port answers health anyway
+    try:
+        health_sock = bind_socket(settings.host, health_port, what="health port") if health_port else None
+    except ServerStartError:
+        sock.close()
+        raise
     logger.info(
-        "Shipyard runtime: model '%s' version %s on http://%s:%d, %d worker(s), %d scoring thread(s) each, "
-        "scoring mode %s",
+        "Shipyard runtime: model '%s' version %s on http://%s:%d%s, %d worker(s), %d scoring thread(s) each, "
+        "scoring mode %s; model folder (AZUREML_MODEL_DIR): %s",
         settings.resolved_model_name, settings.model_version, settings.host, settings.port,
-        settings.workers, settings.scoring_threads, settings.scoring_mode,
+        f" (health port {health_port})" if health_port else "", settings.workers, settings.scoring_threads,
+        settings.scoring_mode, settings.model_dir or "not set",
     )  # fmt: skip
     try:
         if settings.workers == 1:
             from shipyard.runtime.worker import run_worker
 
-            run_worker(settings, sock)
+            run_worker(settings, sock, health_sock=health_sock)
         else:
             from shipyard.runtime.supervisor import Supervisor
 
-            Supervisor(settings, sock).run()
+            Supervisor(settings, sock, health_sock).run()
     except ModelLoadError as exc:
         raise ModelLoadError(f"{exc} (the server stopped without serving; the full traceback is above)") from exc
     finally:
         sock.close()
+        if health_sock is not None:
+            health_sock.close()

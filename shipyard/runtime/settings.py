@@ -10,6 +10,7 @@ container started the Azure way behaves the same. When both are set, the Shipyar
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from shipyard.runtime.inline import ScoringMode
 
 DEFAULT_PORT = 5001  # the port Azure ML images listen on; users' clients and probes expect it
+DEFAULT_HEALTH_PORT = 5000  # azmlinfsrv's health port when SEPERATE_HEALTH_ENDPOINT=true
 
 
 class RuntimeSettings(BaseSettings):
@@ -26,10 +28,11 @@ class RuntimeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SHIPYARD_", populate_by_name=True, extra="ignore")
 
-    model_dir: Path = Field(
-        default=Path("."),
+    model_dir: str | None = Field(
+        default=None,
         validation_alias=AliasChoices("SHIPYARD_MODEL_DIR", "AZUREML_MODEL_DIR", "model_dir"),
-        description="Folder holding the model files; exported to score.py as AZUREML_MODEL_DIR.",
+        description="Folder holding the model files, one model or several (azureml-models/<name>/<version>/); "
+        "exported to score.py as AZUREML_MODEL_DIR exactly as given. Default: none (the working directory).",
     )
     entry_script: Path | None = Field(
         default=None,
@@ -48,8 +51,26 @@ class RuntimeSettings(BaseSettings):
         default=DEFAULT_PORT,
         ge=1,
         le=65535,
-        validation_alias=AliasChoices("SHIPYARD_PORT", "SERVER_PORT", "port"),
-        description="Port to listen on (azmlinfsrv's SERVER_PORT is read too).",
+        validation_alias=AliasChoices("SHIPYARD_PORT", "port"),
+        description="Port to listen on. Like azmlinfsrv 1.5.1, SERVER_PORT is not read but set to this port.",
+    )
+    health_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="A second port answering the same routes, for health probes (azmlinfsrv's --health_port). "
+        "Default: none, or 5000 when SEPERATE_HEALTH_ENDPOINT=true.",
+    )
+    separate_health_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SEPERATE_HEALTH_ENDPOINT", "separate_health_endpoint"),
+        description="azmlinfsrv's switch (its spelling): exactly 'true' opens the health port.",
+        exclude=True,
+    )
+    data_collection_dir: Path | None = Field(
+        default=None,
+        description="Folder where azureml.monitoring.ModelDataCollector writes JSON lines. Default: none "
+        "(collect() does nothing).",
     )
     grpc_port: int | None = Field(
         default=None,
@@ -169,6 +190,11 @@ class RuntimeSettings(BaseSettings):
         default=False, description="Fail at start when the first execution provider is unavailable."
     )
 
+    @field_validator("model_dir", mode="before")
+    @classmethod
+    def _path_as_given(cls, value: object) -> object:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value  # Python callers pass a Path
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: object) -> object:
@@ -204,9 +230,21 @@ class RuntimeSettings(BaseSettings):
         return self
 
     @property
+    def model_path(self) -> Path:
+        """The model folder to load from: ``model_dir``, or the working directory when none is given."""
+        return Path(self.model_dir) if self.model_dir else Path(".")
+
+    @property
     def resolved_model_name(self) -> str:
         """The model's name: ``model_name`` or the model folder's name."""
-        return self.model_name or self.model_dir.resolve().name
+        return self.model_name or self.model_path.resolve().name
+
+    @property
+    def resolved_health_port(self) -> int | None:
+        """The separate health port: ``health_port``, else 5000 when ``SEPERATE_HEALTH_ENDPOINT=true``."""
+        if self.health_port is not None:
+            return self.health_port
+        return DEFAULT_HEALTH_PORT if self.separate_health_endpoint == "true" else None
 
 
 def load_settings(**overrides: object) -> RuntimeSettings:

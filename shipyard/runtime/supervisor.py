@@ -58,9 +58,10 @@ class _Worker:
 class Supervisor:
     """Start ``settings.workers`` workers on *sock* and watch them until a stop signal."""
 
-    def __init__(self, settings: RuntimeSettings, sock: socket.socket) -> None:
+    def __init__(self, settings: RuntimeSettings, sock: socket.socket, health_sock: socket.socket | None = None) -> None:
         self.settings = settings
         self.sock = sock
+        self.health_sock = health_sock  # the separate health port, served by every worker too
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self._stop_signal: int | None = None
@@ -99,7 +100,8 @@ class Supervisor:
     def _start(self, index: int) -> None:
         parent_conn, child_conn = self._context.Pipe(duplex=False)
         process = self._context.Process(
-            target=_worker_main, args=(self.settings, self.sock, child_conn), name=f"shipyard-worker-{index}"
+            target=_worker_main, args=(self.settings, self.sock, child_conn, self.health_sock),
+            name=f"shipyard-worker-{index}",
         )
         process.start()
         child_conn.close()
@@ -160,7 +162,8 @@ class Supervisor:
         self._workers.clear()
 
 
-def _worker_main(settings: RuntimeSettings, sock: socket.socket, conn: Connection) -> None:
+def _worker_main(settings: RuntimeSettings, sock: socket.socket, conn: Connection,
+                 health_sock: socket.socket | None = None) -> None:
     """Entry point of a spawned worker process."""
     from shipyard.runtime.logconfig import configure_logging
     from shipyard.runtime.worker import run_worker
@@ -168,7 +171,7 @@ def _worker_main(settings: RuntimeSettings, sock: socket.socket, conn: Connectio
     _die_with_parent()
     configure_logging(settings.log_level, settings.log_format)
     try:
-        run_worker(settings, sock, on_ready=lambda: conn.send((_READY, None)))
+        run_worker(settings, sock, on_ready=lambda: conn.send((_READY, None)), health_sock=health_sock)
     except ShipyardError as exc:
         with contextlib.suppress(OSError):
             conn.send((_FAILED, str(exc)))  # the supervisor's one-line explanation

@@ -44,8 +44,9 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callable[[], None] | None = None) -> None:
-    """Serve on *sock* in this process until told to stop.
+def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callable[[], None] | None = None,
+               health_sock: socket.socket | None = None) -> None:
+    """Serve on *sock* (and *health_sock*, the separate health port, if any) in this process until told to stop.
 
     Raises:
         ModelLoadError: the model failed to load; the server stopped instead of staying half-up.
@@ -83,6 +84,6 @@ def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callabl
         timeout_graceful_shutdown=settings.graceful_timeout_s,
     )
     server = _Server(config)
-    server.run(sockets=[sock])
+    server.run(sockets=[sock] if health_sock is None else [sock, health_sock])
     if failures:
         raise failures[0]

@@ -36,6 +36,10 @@ class ModelInfo:
     # silently falling back to the CPU.
     execution_providers: tuple[str, ...] = ()
     strict_providers: bool = False
+    # What an entry script sees as AZUREML_MODEL_DIR. None: ``model_dir``'s path. The runtime passes
+    # the value it was given, verbatim (as azmlinfsrv does), or "" to leave the variable as the
+    # environment has it (azmlinfsrv without --model_dir leaves it unset).
+    azureml_model_dir: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ def test_azure_variable_names_work_and_shipyard_names_win(monkeypatch: pytest.Mo
     settings = load_settings()
     assert settings.workers == 3
     assert settings.cors_origins == ["https://a.example.com", "https://b.example.com"]
-    assert str(settings.model_dir) == "/var/azureml-app/model"
+    assert settings.model_dir == "/var/azureml-app/model"
     monkeypatch.setenv("SHIPYARD_WORKERS", "2")
     assert load_settings().workers == 2
     assert load_settings(workers=5).workers == 5  # a flag wins over both
@@ -54,13 +54,33 @@ def test_azure_scoring_timeout_in_milliseconds(monkeypatch: pytest.MonkeyPatch) 
         load_settings()
 
 
-def test_azure_port_and_log_level(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_server_port_is_not_read_like_azmlinfsrv_and_azure_log_level_is(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SHIPYARD_PORT", raising=False)
     monkeypatch.delenv("SHIPYARD_LOG_LEVEL", raising=False)
-    monkeypatch.setenv("SERVER_PORT", "6000")
+    monkeypatch.setenv("SERVER_PORT", "6000")  # azmlinfsrv 1.5.1 overwrites it with --port or 5001
     monkeypatch.setenv("AZUREML_LOG_LEVEL", "DEBUG")  # Azure's spelling
     settings = load_settings()
-    assert (settings.port, settings.log_level) == (6000, "debug")
+    assert (settings.port, settings.log_level) == (5001, "debug")
     monkeypatch.setenv("AZUREML_LOG_LEVEL", "LOUD")
     with pytest.raises(ServerStartError, match=r"SHIPYARD_LOG_LEVEL or AZUREML_LOG_LEVEL: .*'debug', 'info'"):
         load_settings()
+
+
+def test_model_dir_is_kept_verbatim_and_unset_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SHIPYARD_MODEL_DIR", "AZUREML_MODEL_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    assert load_settings().model_dir is None
+    assert str(load_settings().model_path) == "."
+    assert load_settings(model_dir="./model/").model_dir == "./model/"  # not normalised, not made absolute
+
+
+def test_health_port_from_the_flag_or_azmlinfsrvs_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SHIPYARD_HEALTH_PORT", "SEPERATE_HEALTH_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    assert load_settings().resolved_health_port is None
+    assert load_settings(health_port=5050).resolved_health_port == 5050
+    monkeypatch.setenv("SEPERATE_HEALTH_ENDPOINT", "True")  # azmlinfsrv compares with "true" exactly
+    assert load_settings().resolved_health_port is None
+    monkeypatch.setenv("SEPERATE_HEALTH_ENDPOINT", "true")
+    assert load_settings().resolved_health_port == 5000
+    assert load_settings(health_port=5050).resolved_health_port == 5050

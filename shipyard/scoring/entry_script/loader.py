@@ -28,9 +28,13 @@ logger = logging.getLogger(__name__)
 _module_numbers = itertools.count(1)
 
 
-def prepare_environment(script: Path, model_dir: Path) -> None:
-    """Export the variables an Azure entry script expects and put its folder on ``sys.path``."""
-    os.environ["AZUREML_MODEL_DIR"] = str(model_dir)
+def prepare_environment(script: Path, model_dir: Path | str) -> None:
+    """Export the variables an Azure entry script expects and put its folder on ``sys.path``.
+
+    *model_dir* is exported as ``AZUREML_MODEL_DIR`` as given; ``""`` leaves the variable alone.
+    """
+    if model_dir != "":
+        os.environ["AZUREML_MODEL_DIR"] = str(model_dir)
     os.environ["AZUREML_ENTRY_SCRIPT"] = str(script)
     os.environ.setdefault("AML_APP_ROOT", str(script.parent))
     folder = str(script.parent)

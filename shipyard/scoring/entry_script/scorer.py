@@ -62,7 +62,8 @@ class EntryScriptScorer(BatchingScorer):
         with self._lock:
             if self._run is not None:
                 return
-            loader.prepare_environment(self.script, self.model_dir)
+            exported = self.info.azureml_model_dir
+            loader.prepare_environment(self.script, self.model_dir if exported is None else exported)
             signature.reset_rawhttp_flags()
             module = loader.import_script(self.script)
             raw = signature.rawhttp_requested()
