@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -39,15 +40,22 @@ def import_command(
 
 def print_report(report: ImportReport, console: Console | None = None) -> None:
     """The report as a table: every source field, what it became or why it does not apply."""
-    console = console or Console(width=200, soft_wrap=True)
+    # A terminal shows the table at its width; a file or pipe gets one line per row, wide enough for all.
+    console = console or Console(width=None if sys.stdout.isatty() else 240)
     table = Table(title="shipyard import: every source field", show_lines=False)
-    for column in ("file", "field", "value", "status", "became", "why / note"):
-        table.add_column(column, overflow="fold")
+    table.add_column("file", overflow="fold")
+    table.add_column("field", overflow="fold")
+    table.add_column("value", max_width=30, overflow="ellipsis", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("became", overflow="fold")
+    table.add_column("why / note", overflow="fold", min_width=30)
     for row in report.rows:
         table.add_row(row.file, row.field, row.value, f"[{_STYLE[row.status]}]{row.status}[/]", row.to, row.why)
     console.print(table)
     counts = {status: len(report.by_status(status)) for status in _STYLE}
     console.print(", ".join(f"{count} {status}" for status, count in counts.items()))
+    for note in report.notes:
+        console.print(f"note: {note}")
     for path in report.written:
         if path.name in ("shipyard.yaml", "deployment.yaml"):
             console.print(f"wrote {path}")

@@ -124,6 +124,7 @@ def import_files(paths: Sequence[str | Path], output: str | Path, *, models: Seq
         if plan.spec:
             _check_spec(plan, output)
         report.written = write_plan(plan, output)
+    report.notes = list(plan.notes)
     if plan.spec:
         from shipyard.builder.spec import load_spec
         load_spec(output)  # what was written must load; a failure here is a bug worth a clear error

@@ -210,6 +210,8 @@ def import_deployment_config(src: SourceFile, plan: ImportPlan) -> None:
         options["auth_enabled"] = bool(src.mapped("authEnabled", "deployment.yaml: options.auth_enabled"))
     elif compute == "aci":  # ACI's default was off; Shipyard's is on
         options["auth_enabled"] = False
+        plan.notes.append(f"{src.name} has no authEnabled: ACI's default (off) is kept as options.auth_enabled: "
+                          "false; remove it to require keys (Shipyard's default)")
     for key, name in (("keys.primaryKey", "primary_key"), ("keys.secondaryKey", "secondary_key")):
         option(key, name, str)
     src.not_applicable("tokenAuthEnabled", _AAD)

@@ -34,6 +34,8 @@ class ImportPlan:
     """Destination (relative to the output folder) -> source file or folder."""
     texts: dict[str, str] = field(default_factory=dict)
     """Destination -> generated file content (a conda file from inline JSON, a Dockerfile template)."""
+    notes: list[str] = field(default_factory=list)
+    """Decisions the report's rows cannot show (a default taken from Azure rather than from a field)."""
     name: str | None = None
     name_hint: str | None = None
     """A name the sources suggest (a v2 endpoint's); ``--name`` wins over it."""

@@ -141,7 +141,9 @@ def test_secrets_are_used_but_never_shown(tmp_path):
     (tmp_path / "deploymentconfig.json").write_text(json.dumps(config))
     report = import_files([V1 / "inferenceconfig.json", tmp_path / "deploymentconfig.json"], tmp_path / "out",
                           models=[str(V1 / "model")])
-    assert load_deployment_config(tmp_path / "out" / "deployment.yaml").options["primary_key"] == "p" * 32
+    options = load_deployment_config(tmp_path / "out" / "deployment.yaml").options
+    assert options["primary_key"] == "p" * 32
+    assert options["auth_enabled"] is False and "ACI's default (off)" in report.notes[0]  # no authEnabled given
     assert not any("p" * 32 in row.value for row in report.rows)
     assert (tmp_path / "out" / "deployment.yaml").stat().st_mode & 0o077 == 0
 
