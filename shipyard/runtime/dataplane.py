@@ -6,8 +6,13 @@ behaviour (model state, timeouts, V2 validation, error mapping) lives in one pla
 
 User code (``init()``, ``run()``, ``close()``) runs through a :class:`ModelRunner`: on a scoring
 thread, so a slow model cannot stall health checks or other connections, or, for a ``run()``
-that has proved to answer within a millisecond, inline on the event loop (``SHIPYARD_SCORING_MODE``). Errors leave here as :class:`~shipyard.errors.ScoringError` subclasses carrying
-their HTTP status; an unexpected exception from the model is logged with its traceback and turned
+that has proved to answer within a millisecond, inline on the event loop (``SHIPYARD_SCORING_MODE``).
+A request whose body is larger than ``SHIPYARD_INLINE_BODY_BYTES`` never runs inline, whatever
+``run()`` has proved: parsing it (``/score``), decoding and encoding its tensors (V2) and ``run()``
+itself all happen on the scoring thread, because a fast ``run()`` on a small body says nothing
+about the time a 30 MB body takes, and every millisecond on the event loop is a millisecond in
+which health probes go unanswered. Errors leave here as :class:`~shipyard.errors.ScoringError`
+subclasses carrying their HTTP status; an unexpected exception from the model is logged with its traceback and turned
 into a generic 500 that names the request id, so internals never leak to clients.
 """
 
@@ -104,6 +109,7 @@ class DataPlane:
         observe = observe_model_time or (lambda protocol, seconds: None)
         self._observers = {protocol: functools.partial(observe, protocol) for protocol in ("score", "infer")}
         self._runner = ModelRunner(settings.scoring_threads, settings.request_timeout_s, settings.scoring_mode)
+        self._inline_body_bytes = settings.inline_body_bytes
         self._scorer: Scorer | None = None
         self._metadata: ModelMetadata | None = None
         self._metadata_doc: dict[str, Any] = {}
@@ -193,15 +199,26 @@ class DataPlane:
         """
         scorer = self._require_scorer()
         timeout = self.settings.request_timeout_s
-        if self._batcher is not None:
-            batched = await self._batched(scorer, "score", request, request.request_id, timeout)
-            if batched is not None:
-                return batched[0], batched[1] * 1000.0
-        if self._runner.inline_ready():  # straight on the loop: no coroutine, no thread hop
+        if len(request.body) > self._inline_body_bytes:  # parsing it is work too: off the loop, unbatched
+            response, seconds = await self._call(scorer.score, request, "score", request.request_id, timeout,
+                                                 hot=False)
+        elif self._batcher is not None and (
+                batched := await self._batched(scorer, "score", request, request.request_id, timeout)) is not None:
+            return batched[0], batched[1] * 1000.0
+        elif self._runner.inline_ready():  # straight on the loop: no coroutine, no thread hop
             response, seconds = self._call_inline(scorer.score, request, "score", request.request_id, timeout)
         else:
             response, seconds = await self._call(scorer.score, request, "score", request.request_id, timeout)
         return response, seconds * 1000.0
+
+    async def off_loop(self, fn: Callable[[Any], T], argument: Any) -> T:
+        """``fn(argument)`` on the scoring thread (CPU-heavy work of the runtime's own: decoding a large
+        body, encoding a large answer), within the request timeout; inline only in ``inline`` mode."""
+        return await self._runner.call(fn, argument, timeout=self.settings.request_timeout_s)
+
+    def is_large(self, size: int) -> bool:
+        """Whether *size* bytes of body are too many to handle on the event loop."""
+        return size > self._inline_body_bytes
 
     async def next_chunk(self, iterator: Any, request_id: str) -> bytes | None:
         """The next chunk of a streamed ``/score`` body, produced on the scoring thread; None at the end."""
@@ -258,20 +275,25 @@ class DataPlane:
         """
         self.check_model(name, version)
         self._require_scorer()
-        request, wants_binary = v2codec.decode_request(body, header_length)
-        response = await self.infer_request(request, request_id)
-        return v2codec.encode_response(
-            response, model_name=self.model_name, model_version=self.model_version, wants_binary=wants_binary
-        )
+        large = len(body) > self._inline_body_bytes
+        decode = (body, header_length)
+        request, wants_binary = await self.off_loop(_decode, decode) if large else _decode(decode)
+        response = await self.infer_request(request, request_id, large=large)
+        encode = functools.partial(v2codec.encode_response, model_name=self.model_name,
+                                   model_version=self.model_version, wants_binary=wants_binary)
+        if large or self.is_large(sum(getattr(tensor.data, "nbytes", 0) for tensor in response.outputs)):
+            return await self.off_loop(encode, response)
+        return encode(response)
 
     async def infer_request(
-        self, request: InferRequest, request_id: str, *, deadline_s: float | None = None
+        self, request: InferRequest, request_id: str, *, deadline_s: float | None = None, large: bool = False
     ) -> InferResponse:
         """Validate, score and complete a decoded ``infer`` request (either protocol's).
 
         The caller has checked the model name and version with :meth:`check_model`.
         *deadline_s* (a gRPC client's deadline) shortens the request timeout, as the
-        ``timeout`` request parameter does.
+        ``timeout`` request parameter does. *large*: the request came in a body over
+        ``SHIPYARD_INLINE_BODY_BYTES``, so the model is called on the scoring thread, never inline.
         """
         scorer = self._require_scorer()
         v2checks.check_request(request, self._metadata, self.model_name)
@@ -282,10 +304,12 @@ class DataPlane:
         if isinstance(client_timeout, (int, float)) and not isinstance(client_timeout, bool) and client_timeout > 0:
             timeout = min(timeout, client_timeout / 1e6)
         batched = None
-        if self._batcher is not None:
+        if self._batcher is not None and not large:
             batched = await self._batched(scorer, "infer", request, request_id, timeout)
         if batched is not None:
             response = batched[0]
+        elif large:  # decoded off the loop, scored there too, alone
+            response, _ = await self._call(scorer.infer, request, "infer", request_id, timeout, hot=False)
         elif self._runner.inline_ready():
             response, _ = self._call_inline(scorer.infer, request, "infer", request_id, timeout)
         else:
@@ -315,12 +339,17 @@ class DataPlane:
             raise self._unexpected(exc, protocol, request_id) from exc
 
     async def _call(
-        self, fn: Callable[[Any], T], argument: Any, protocol: str, request_id: str, timeout: float
+        self, fn: Callable[[Any], T], argument: Any, protocol: str, request_id: str, timeout: float,
+        *, hot: bool = True,
     ) -> tuple[T, float]:
-        """Call the scorer where the runner decides; log and genericise unexpected errors; report the model time."""
+        """Call the scorer where the runner decides; log and genericise unexpected errors; report the model time.
+
+        *hot*: the runner may run it inline and learns from its time; ``False`` for large bodies,
+        which stay on the thread and do not teach the runner that ``run()`` is slow.
+        """
         clock: list[float] = []
         try:
-            result = await self._runner.call(fn, argument, timeout=timeout, hot=True, observe=clock.append)
+            result = await self._runner.call(fn, argument, timeout=timeout, hot=hot, observe=clock.append)
         except ScoringError:
             raise
         except Exception as exc:
@@ -364,6 +393,11 @@ class DataPlane:
 
 
 _END = object()
+
+
+def _decode(body_and_header_length: tuple[bytes | bytearray, int | None]) -> tuple[InferRequest, Any]:
+    """:func:`v2codec.decode_request` taking one argument, as :meth:`DataPlane.off_loop` passes it."""
+    return v2codec.decode_request(*body_and_header_length)
 
 
 def _next_or_end(iterator: Any) -> Any:

@@ -102,6 +102,12 @@ class RuntimeSettings(BaseSettings):
         "client address (access log) and scheme, comma-separated; * for any. Empty: not read.",
     )
     max_body_bytes: int = Field(default=100 * 1024 * 1024, ge=1, description="Larger bodies get 413.")
+    inline_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=0,
+        description="Request bodies larger than this are parsed, V2-decoded and scored on the scoring thread, "
+        "never on the event loop, so health probes keep answering (auto and thread scoring modes).",
+    )
     request_timeout_s: float = Field(
         default=60.0, gt=0, description="A request still running after this many seconds gets 504."
     )

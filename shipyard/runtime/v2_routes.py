@@ -8,6 +8,7 @@ readiness (``/v2/health/*``) live in :mod:`shipyard.runtime.health`. All behavio
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 from fastapi import FastAPI
@@ -54,8 +55,8 @@ class InferEndpoint:
                 encoding = value.strip().lower()
         try:
             body = await limits.read_body(receive, self.max_body_bytes)
-            if encoding and encoding != b"identity":
-                body = self._decompress(body, encoding)
+            if encoding and encoding != b"identity":  # a few bytes may inflate to the limit: off the loop
+                body = await self.dataplane.off_loop(functools.partial(self._decompress, encoding=encoding), body)
             payload, response_header_length = await self.dataplane.infer(
                 name, version or None, body, _parse_length(header_length), request_id
             )
