@@ -99,3 +99,26 @@ def test_v2_decoding_and_encoding_happen_off_the_loop_for_large_bodies(
         assert where == {"decode": SCORING_THREAD, "encode": SCORING_THREAD}
     else:
         assert where == {"decode": seen["loop"], "encode": seen["loop"]}
+
+
+def test_a_large_grpc_request_is_scored_on_the_thread_after_run_moved_inline(tmp_path: Path) -> None:
+    import tritonclient.grpc as triton_grpc
+
+    from tests.runtime.test_grpc import _start
+
+    (tmp_path / "model").mkdir()
+    server = _start(tmp_path, env={}, model_dir=tmp_path / "model", entry_script=SCRIPTS / "thread_score.py")
+    try:
+        until_inline(server)
+        with triton_grpc.InferenceServerClient(server.grpc_address) as client:
+
+            def thread_of(values: int) -> str:
+                tensor = triton_grpc.InferInput("x", [values], "FP32")
+                tensor.set_data_from_numpy(np.full(values, 0.5, dtype=np.float32))
+                return client.infer("model", [tensor]).as_numpy("thread").item().decode()
+
+            assert thread_of(4) == LOOP_THREAD
+            assert thread_of(LARGE // 4 + 1) == SCORING_THREAD
+            assert thread_of(4) == LOOP_THREAD
+    finally:
+        server.stop()

@@ -17,6 +17,7 @@ model answers the same over gRPC as over REST. What HTTP requests get, RPCs get 
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -120,10 +121,12 @@ class InferenceService:
     async def model_infer(self, request: Any, context: grpc.aio.ServicerContext, request_id: str) -> Any:
         dataplane = self.dataplane
         dataplane.check_model(request.model_name, request.model_version or None)
-        decoded = codec.decode_request(request)
-        response = await dataplane.infer_request(decoded, request_id, deadline_s=context.time_remaining())
-        return codec.encode_response(response, model_name=dataplane.model_name,
-                                     model_version=dataplane.model_version)  # fmt: skip
+        large = dataplane.is_large(request.ByteSize())  # decoded, scored and encoded off the event loop
+        decoded = await dataplane.off_loop(codec.decode_request, request) if large else codec.decode_request(request)
+        response = await dataplane.infer_request(decoded, request_id, deadline_s=context.time_remaining(), large=large)
+        encode = functools.partial(codec.encode_response, model_name=dataplane.model_name,
+                                   model_version=dataplane.model_version)
+        return await dataplane.off_loop(encode, response) if large else encode(response)
 
     # -- what every RPC goes through -------------------------------------------------------------
     def _wrap(self, method: str, handler: Handler) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
