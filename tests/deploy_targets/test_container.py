@@ -272,3 +272,23 @@ def test_remote_engine_over_tcp(netns_engine, docker_client, example_image, name
 
     assert shipyard("delete", name, "--docker-host", netns_engine.docker_host).returncode == 0
     assert containers_of(netns_engine.client, name) == []
+
+
+def test_deploy_config_file_sets_healthcheck_timing_and_environment(docker_client, example_image, name, tmp_path):
+    config = tmp_path / "deployment.yaml"
+    config.write_text(f"name: {name}\ntarget: container\noptions:\n  cpu_cores: 0.5\n"
+                      "  env: {SHIPYARD_MAX_CONCURRENT_REQUESTS: '2'}\n"
+                      "  probes: {period_seconds: 7, timeout_seconds: 3, initial_delay_seconds: 11, failure_threshold: 4}\n")
+    done = shipyard("deploy", example_image, "--config", str(config), "--no-auth", "--json")
+    assert done.returncode == 0, done.stderr
+    container = docker_client.containers.get(name)
+    health = container.attrs["Config"]["Healthcheck"]
+    assert (health["Interval"], health["Timeout"], health["StartPeriod"], health["Retries"]) == (
+        7_000_000_000, 3_000_000_000, 11_000_000_000, 4)
+    assert health["Test"][0] == "CMD"  # the image's own check, with the deployment's timing
+    assert "SHIPYARD_MAX_CONCURRENT_REQUESTS=2" in container.attrs["Config"]["Env"]
+    assert container.attrs["HostConfig"]["NanoCpus"] == 500_000_000
+    sample = SAMPLE.read_bytes()
+    answer = httpx.post(json.loads(done.stdout)["scoring_uri"], content=sample,
+                        headers={"Content-Type": "application/json"}, timeout=30)
+    assert answer.status_code == 200
