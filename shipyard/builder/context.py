@@ -10,7 +10,8 @@ kaniko or a review. Layout (mirrors the Dockerfile's ``COPY`` lines)::
     .shipyard/runtime-requirements.txt       the runtime's dependencies
     .shipyard/wheels/                        local wheels the environment names
     .shipyard/runtime/shipyard-*.whl         Shipyard itself, from this installation
-    model/                                   the model files and folders
+    model/                                   the model files and folders (model/<name>/<version>/...
+                                             when the spec has several models)
     app/                                     score.py (or the whole source_dir)
 
 Entries carry fixed owners, modes and timestamps so that the same inputs give the same context,
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from shipyard.builder.plan import BuildPlan, plan_build
+from shipyard.builder.plan import BuildPlan, model_entries_in_context, plan_build
 from shipyard.builder.render import render_dockerfile
 from shipyard.builder.spec import DeploymentSpec
 from shipyard.builder.wheel import build_runtime_wheel, load_wheel
@@ -137,8 +138,10 @@ def build_context(spec_or_plan: DeploymentSpec | BuildPlan, *, base_image: str |
         context.add_path(f".shipyard/wheels/{local.name}", local)
     context.add_bytes(f".shipyard/runtime/{wheel.filename}", wheel.data)
     context.directories.update({"model", "app"})
-    for model in plan.spec.models:
-        context.add_path(f"model/{model.name}", model)
+    for name, model in model_entries_in_context(plan.spec):
+        parents = name.split("/")[:-1]  # <name>/<version> folders of a multi-model layout
+        context.directories.update("/".join(["model", *parents[:depth]]) for depth in range(1, len(parents) + 1))
+        context.add_path(f"model/{name}", model)
     spec = plan.spec
     if spec.source_dir is not None:
         for child in sorted(spec.source_dir.iterdir()):

@@ -32,6 +32,7 @@ from shipyard.errors import SpecError
 logger = logging.getLogger(__name__)
 
 APP_ROOT = PurePosixPath("/var/azureml-app")  # Azure ML's app root: scripts with hard-coded paths keep working
+MODELS_FOLDER = "azureml-models"  # Azure ML's: Model.get_model_path looks in $AML_APP_ROOT/azureml-models
 VENV = PurePosixPath("/opt/venv")
 RUNTIME_SITE = PurePosixPath("/opt/shipyard/site")
 APP_UID = 10001  # numeric, so Kubernetes' runAsNonRoot can verify it
@@ -134,8 +135,8 @@ def plan_build(spec: DeploymentSpec, *, base_image: str | None = None, platform:
         system_packages=_unique(spec.system_packages + environment.system_packages),
         build_system_packages=_unique(spec.build.system_packages + environment.build_system_packages),
         env={**environment.env, **spec.env},
-        labels={}, model_sha256=model_sha256(spec.models),
-        model_dir=APP_ROOT / "azureml-models" / spec.name / spec.version,
+        labels={}, model_sha256=model_sha256(spec.model_paths),
+        model_dir=model_dir_in_image(spec),
         entry_script=_entry_in_image(spec),
         extra_ca=Path(extra_ca).resolve() if extra_ca else spec.build.ca_bundle,
     )
@@ -158,13 +159,42 @@ def model_sha256(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
+def model_dir_in_image(spec: DeploymentSpec) -> PurePosixPath:
+    """Where the models land and what AZUREML_MODEL_DIR says, as Azure ML laid out a v1 service.
+
+    One model: ``azureml-models/<name>/<version>``; several: ``azureml-models`` (each model in its
+    ``<name>/<version>/`` below it). The build context's ``model/`` folder is copied there.
+    """
+    models = APP_ROOT / MODELS_FOLDER
+    groups = spec.model_groups
+    if len(groups) == 1:
+        ((name, version),) = groups
+        return models / name / version
+    return models
+
+
+def model_entries_in_context(spec: DeploymentSpec) -> list[tuple[str, Path]]:
+    """``(path below model/ in the build context, source)`` for every model file or folder."""
+    groups = spec.model_groups
+    several = len(groups) > 1
+    return [(f"{name}/{version}/{path.name}" if several else path.name, path)
+            for (name, version), paths in groups.items() for path in paths]
+
+
 def _check_model_names(spec: DeploymentSpec) -> None:
-    seen: dict[str, Path] = {}
-    for index, path in enumerate(spec.models):
-        if path.name in seen:
-            raise SpecError(f"{path} and {seen[path.name]} would both land in the model folder as '{path.name}'; "
-                            "rename one or put them in one folder", file=_file(spec), field=f"models.{index}")
-        seen[path.name] = path
+    seen: dict[tuple[str, str, str], int] = {}
+    index_of = {id(path): index for index, path in enumerate(spec.model_paths)}
+    for (name, version), paths in spec.model_groups.items():
+        for path in paths:
+            index = index_of[id(path)]
+            key = (name, version, path.name)
+            if key in seen:
+                other = spec.model_paths[seen[key]]
+                raise SpecError(f"{path} and {other} would both land in azureml-models/{name}/{version}/ as "
+                                f"'{path.name}'; rename one, put them in one folder, or give one its own "
+                                "{name, version}", file=_file(spec), field=f"models.{index}",
+                                line=spec.line_of("models", index))
+            seen[key] = index
 
 
 def _python_version(spec: DeploymentSpec, environment: ResolvedEnvironment, env_file: str | None) -> str | None:

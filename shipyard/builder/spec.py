@@ -19,8 +19,10 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PrivateAttr,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -142,14 +144,41 @@ class BatchingSettings(_Section):
         return self
 
 
+class RegisteredModel(_Section):
+    """A model as Azure ML registered it: lands in ``azureml-models/<name>/<version>/``.
+
+    That is where ``Model.get_model_path(name, version)`` finds it in an SDK v1 scoring script, so a
+    script written for a deployed service with several models runs unchanged.
+    """
+
+    name: Name = Field(description="The registered model name (Model.get_model_path's model_name).")
+    version: int = Field(default=1, ge=1, description="The registered version, a whole number (Azure ML's).")
+    path: SpecFileOrDir = Field(description="The model file or folder (relative to the spec).")
+
+
+_FILE_TAG, _REGISTERED_TAG = "model-file", "registered-model"  # union branches; not part of the YAML path
+
+
+def _model_entry_kind(value: Any) -> str:
+    return _REGISTERED_TAG if isinstance(value, (dict, RegisteredModel)) else _FILE_TAG
+
+
+ModelEntry = Annotated[
+    Annotated[SpecFileOrDir, Tag(_FILE_TAG)] | Annotated[RegisteredModel, Tag(_REGISTERED_TAG)],
+    Discriminator(_model_entry_kind),
+]
+
+
 class DeploymentSpec(_Section):
     """One model, its entry script, its environment, and how to package them."""
 
     name: Name = Field(description="Model and service name: V2 routes, image labels, model folder.")
     version: Version = Field(default="1", description="Model version reported by the runtime.")
-    models: list[SpecFileOrDir] = Field(
-        min_length=1, description="Model files or folders. Each lands in the model folder "
-                                  "(AZUREML_MODEL_DIR) under its own name.")
+    models: list[ModelEntry] = Field(
+        min_length=1, description="Model files or folders. A plain path is part of this spec's model (name, "
+                                  "version); {name, version, path} is a registered model of its own. Each lands "
+                                  "in azureml-models/<name>/<version>/ under its own file name; AZUREML_MODEL_DIR "
+                                  "is that folder for one model, azureml-models for several.")
     entry_script: SpecFile | None = Field(
         default=None, description="score.py with init()/run(). Omit to serve a single .onnx model directly.")
     source_dir: SpecDir | None = Field(
@@ -207,9 +236,30 @@ class DeploymentSpec(_Section):
                 raise ValueError(f"'{key}' is reserved for Shipyard's own labels ({RESERVED_LABEL_PREFIX}*)")
         return labels
 
+    @property
+    def model_paths(self) -> list[Path]:
+        """Every model file or folder, plain or registered, in spec order."""
+        return [entry.path if isinstance(entry, RegisteredModel) else entry for entry in self.models]
+
+    @property
+    def model_groups(self) -> dict[tuple[str, str], list[Path]]:
+        """``(name, version) -> paths``: the ``azureml-models/<name>/<version>/`` folders and what goes in each.
+
+        Plain paths belong to the spec's own ``name`` and ``version``.
+        """
+        groups: dict[tuple[str, str], list[Path]] = {}
+        for entry in self.models:
+            key = (entry.name, str(entry.version)) if isinstance(entry, RegisteredModel) else (self.name, self.version)
+            groups.setdefault(key, []).append(entry.path if isinstance(entry, RegisteredModel) else entry)
+        return groups
+
     @model_validator(mode="after")
     def _check_consistency(self) -> DeploymentSpec:
-        if self.entry_script is None and not any(_served_directly(path) for path in self.models):
+        if self.entry_script is None and len(self.model_groups) > 1:
+            raise ValueError("several models ({}) need an entry_script that loads them (Model.get_model_path); "
+                             "Shipyard serves only one model file without a score.py".format(
+                                 ", ".join(f"{name} {version}" for name, version in self.model_groups)))
+        if self.entry_script is None and not any(_served_directly(path) for path in self.model_paths):
             raise ValueError("entry_script is required unless a model is a single .onnx, .pt (TorchScript) "
                              "or .pt2 (torch.export) file (Shipyard serves those without a score.py)")
         if (self.source_dir is not None and self.entry_script is not None
@@ -220,7 +270,7 @@ class DeploymentSpec(_Section):
     @property
     def serves_onnx_directly(self) -> bool:
         """True when the runtime serves an .onnx model without an entry script."""
-        return self.entry_script is None and any(_is_onnx(path) for path in self.models)
+        return self.entry_script is None and any(_is_onnx(path) for path in self.model_paths)
 
 
 def _is_onnx(path: Path) -> bool:
@@ -275,7 +325,7 @@ def spec_json_schema() -> dict[str, Any]:
 def _spec_error(exc: ValidationError, file: str | None, lines: LineMap) -> SpecError:
     problems = []
     for error in exc.errors():
-        loc = tuple(part for part in error["loc"])
+        loc = tuple(part for part in error["loc"] if part not in (_FILE_TAG, _REGISTERED_TAG))
         field = ".".join(str(part) for part in loc) or None
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
@@ -293,7 +343,7 @@ def _spec_error(exc: ValidationError, file: str | None, lines: LineMap) -> SpecE
 
 def _known_fields() -> set[str]:
     names: set[str] = set()
-    for model in (DeploymentSpec, BuildSettings, PipSettings, GpuSettings):
+    for model in (DeploymentSpec, BuildSettings, PipSettings, GpuSettings, RegisteredModel):
         names.update(model.model_fields)
     return names
 
