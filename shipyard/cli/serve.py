@@ -19,6 +19,7 @@ def _help(field: str) -> str:
 
 
 def serve(
+    context: typer.Context,
     model_dir: str = typer.Option(None, "--model-dir", help=_help("model_dir")),
     entry_script: Path = typer.Option(None, "--entry-script", help=_help("entry_script")),
     host: str = typer.Option(None, "--host", help=_help("host") + " (default 0.0.0.0)"),
@@ -47,16 +48,22 @@ def serve(
     from shipyard.runtime import serve as run_server
     from shipyard.runtime.logconfig import configure_logging
 
-    settings = load_settings(
-        model_dir=model_dir, entry_script=entry_script, host=host, port=port, grpc_port=grpc_port,
-        health_port=health_port, data_collection_dir=data_collection_dir, workers=workers,
-        scoring_threads=scoring_threads, scoring_mode=scoring_mode, model_name=model_name, model_version=model_version,
-        api_keys=api_key or None, cors_origins=cors_origin or None, max_body_bytes=max_body_bytes, request_timeout_s=request_timeout,
-        log_format=log_format, log_probes=log_probes, max_batch_size=max_batch_size,
-        max_queue_delay_us=max_queue_delay_us, preferred_batch_sizes=preferred_batch_size or None,
-    )  # fmt: skip
+    overrides = {_SETTING_OF.get(name, name): value or None if isinstance(value, list) else value
+                 for name, value in context.params.items()}
+    settings = load_settings(flag_names=setting_flags(context.command), **overrides)
     configure_logging(settings.log_level, settings.log_format)
     run_server(settings)
+
+
+_SETTING_OF = {"api_key": "api_keys", "cors_origin": "cors_origins", "request_timeout": "request_timeout_s",
+               "preferred_batch_size": "preferred_batch_sizes"}
+"""The settings whose flag is not the field's name (repeatable flags are singular)."""
+
+
+def setting_flags(command: object) -> dict[str, str]:
+    """Each setting's flag in *command* (``{"model_dir": "--model-dir"}``), read from the command itself."""
+    return {_SETTING_OF.get(param.name or "", param.name or ""): param.opts[0]
+            for param in command.params if param.param_type_name == "option"}  # type: ignore[attr-defined]
 
 
 def register(app: typer.Typer) -> None:

@@ -186,7 +186,8 @@ async def _load(
         await dataplane.load()
         await after_load()
     except ModelLoadError as exc:
-        logger.error("Model '%s' failed to load; see the traceback below", dataplane.model_name, exc_info=exc)
+        # The summary on the record's first line, the traceback after it: what to read comes first.
+        logger.error("Model '%s' failed to load: %s", dataplane.model_name, exc, exc_info=exc)
         if on_load_failed is not None:
             on_load_failed(exc)
         return

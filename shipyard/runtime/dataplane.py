@@ -79,6 +79,7 @@ def model_info(settings: RuntimeSettings) -> ModelInfo:
         entry_script=entry_script,
         execution_providers=tuple(settings.execution_providers),
         strict_providers=settings.strict_providers,
+        setting_names=settings.flag_names,
     )
 
 
@@ -108,7 +109,8 @@ class DataPlane:
         self._factory = scorer_factory or _default_factory
         observe = observe_model_time or (lambda protocol, seconds: None)
         self._observers = {protocol: functools.partial(observe, protocol) for protocol in ("score", "infer")}
-        self._runner = ModelRunner(settings.scoring_threads, settings.request_timeout_s, settings.scoring_mode)
+        self._runner = ModelRunner(settings.scoring_threads, settings.request_timeout_s, settings.scoring_mode,
+                                   settings.timeout_setting)
         self._inline_body_bytes = settings.inline_body_bytes
         self._scorer: Scorer | None = None
         self._metadata: ModelMetadata | None = None

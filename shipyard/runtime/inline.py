@@ -47,6 +47,10 @@ FIRST_PROBATION = 32
 MAX_PROBATION = 32_768
 
 
+TIMEOUT_SETTING = "SHIPYARD_REQUEST_TIMEOUT_S or --request-timeout"
+"""How a 504 names the timeout when nobody said which setting set it."""
+
+
 class InlinePolicy:
     """Decides, call by call, whether a ``run()`` may run on the event loop (``auto`` mode learns it)."""
 
@@ -98,9 +102,10 @@ class MainThreadAlarm:
 
     CHECK_INTERVAL_S = 0.05
 
-    def __init__(self) -> None:
+    def __init__(self, timeout_setting: str = TIMEOUT_SETTING) -> None:
         self._deadline: float | None = None
         self._timeout = 0.0
+        self._timeout_setting = timeout_setting
         self.rang = False
         self._main_thread = threading.main_thread().ident
         signal.signal(signal.SIGALRM, self._ring)
@@ -121,7 +126,7 @@ class MainThreadAlarm:
         """Stop watching; raise :class:`ScoringTimeoutError` if the alarm rang (even if ``run()`` swallowed it)."""
         self._deadline = None
         if self.rang:
-            raise timeout_error(self._timeout, interrupted=True)
+            raise timeout_error(self._timeout, self._timeout_setting, interrupted=True)
 
     def _watch(self) -> None:
         while True:
@@ -138,10 +143,13 @@ class MainThreadAlarm:
         raise InlineDeadline
 
 
-def timeout_error(timeout: float, *, interrupted: bool) -> ScoringTimeoutError:
-    """The 504 for a call past its deadline; *interrupted*: the call was stopped, not left running."""
+def timeout_error(timeout: float, setting: str = TIMEOUT_SETTING, *, interrupted: bool) -> ScoringTimeoutError:
+    """The 504 for a call past its deadline.
+
+    Args:
+        timeout: the deadline, in seconds.
+        setting: the setting that set it (``SCORING_TIMEOUT_MS`` for an Azure-style image...).
+        interrupted: the call was stopped, not left running.
+    """
     fate = "run() was interrupted" if interrupted else "the model may still be busy with it"
-    return ScoringTimeoutError(
-        f"scoring did not finish within the {timeout:g} s request timeout (SHIPYARD_REQUEST_TIMEOUT_S "
-        f"or --request-timeout); {fate}"
-    )
+    return ScoringTimeoutError(f"scoring did not finish within the {timeout:g} s request timeout ({setting}); {fate}")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from shipyard.runtime.executor import Job, ScoringExecutor, as_request_error
-from shipyard.runtime.inline import InlinePolicy, MainThreadAlarm, ScoringMode, timeout_error
+from shipyard.runtime.inline import TIMEOUT_SETTING, InlinePolicy, MainThreadAlarm, ScoringMode, timeout_error
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -33,14 +33,17 @@ Observer = Callable[[float], None]
 class ModelRunner:
     """Runs user code for one model: on its scoring threads or inline, with a timeout."""
 
-    def __init__(self, threads: int, default_timeout: float, mode: ScoringMode = "auto") -> None:
+    def __init__(self, threads: int, default_timeout: float, mode: ScoringMode = "auto",
+                 timeout_setting: str = TIMEOUT_SETTING) -> None:
+        """*timeout_setting*: how a 504 names the setting that set the timeout."""
         if mode == "auto" and threads > 1:
             mode = "thread"  # several threads were asked for so that run() calls overlap: keep them
         self.mode = mode
         self._executor = ScoringExecutor(threads)
         self._policy = InlinePolicy(mode)
         self._default_timeout = default_timeout
-        self._deadlines = _Deadlines()
+        self._timeout_setting = timeout_setting
+        self._deadlines = _Deadlines(timeout_setting)
         self._on_threads = 0  # calls submitted to the threads and not yet settled
         self._idle: asyncio.Future[None] | None = None  # resolved when _on_threads drops to 0
         self._alarm: MainThreadAlarm | None = None
@@ -94,7 +97,7 @@ class ModelRunner:
         """Inline needs the alarm for timeouts; ``inline`` mode goes ahead without it (with a warning)."""
         if self._inline_possible is None:
             if MainThreadAlarm.available():
-                self._alarm = MainThreadAlarm()
+                self._alarm = MainThreadAlarm(self._timeout_setting)
             elif self.mode == "inline":
                 logger.warning("SHIPYARD_SCORING_MODE=inline: the event loop is not on the main thread (or "
                                "SIGALRM is taken), so request timeouts cannot interrupt run()")
@@ -149,7 +152,7 @@ class ModelRunner:
         try:  # shielded: one request giving up must not cancel the others' wait
             await asyncio.wait_for(asyncio.shield(self._idle), timeout)
         except asyncio.TimeoutError:
-            raise timeout_error(timeout, interrupted=False) from None  # type: ignore[arg-type]
+            raise timeout_error(timeout, self._timeout_setting, interrupted=False) from None  # type: ignore[arg-type]
 
     # -- on the threads ------------------------------------------------------------------------
     async def _call_on_thread(self, fn: Callable[[Any], T], argument: Any, timeout: float | None, hot: bool,
@@ -189,7 +192,8 @@ class _Deadlines:
 
     CHECK_INTERVAL_S = 0.05
 
-    def __init__(self) -> None:
+    def __init__(self, timeout_setting: str) -> None:
+        self._timeout_setting = timeout_setting
         self._jobs: deque[tuple[float, Job, float]] = deque()
         self._check: asyncio.TimerHandle | None = None
 
@@ -202,14 +206,14 @@ class _Deadlines:
         now, jobs = loop.time(), self._jobs
         while jobs and (jobs[0][1].waiter.done() or jobs[0][0] <= now):
             _, job, timeout = jobs.popleft()
-            _expire(job, timeout)
+            _expire(job, timeout, self._timeout_setting)
         if len(jobs) > 10_000:  # finished jobs queued behind a slow one: drop them
             self._jobs = jobs = deque(item for item in jobs if not item[1].waiter.done())
         self._check = loop.call_later(self.CHECK_INTERVAL_S, self._sweep, loop) if jobs else None
 
 
-def _expire(job: Job, timeout: float) -> None:
+def _expire(job: Job, timeout: float, setting: str) -> None:
     if job.waiter.done():
         return
     job.cancelled = True  # only skips the call while it is still queued
-    job.waiter.set_exception(timeout_error(timeout, interrupted=False))
+    job.waiter.set_exception(timeout_error(timeout, setting, interrupted=False))

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shipyard.runtime.inline import ScoringMode
@@ -196,6 +196,8 @@ class RuntimeSettings(BaseSettings):
         default=False, description="Fail at start when the first execution provider is unavailable."
     )
 
+    _flag_names: dict[str, str] = PrivateAttr(default_factory=dict)  # set by load_settings
+
     @field_validator("model_dir", mode="before")
     @classmethod
     def _path_as_given(cls, value: object) -> object:
@@ -232,13 +234,31 @@ class RuntimeSettings(BaseSettings):
     def _azure_timeout(self) -> RuntimeSettings:
         """Azure images set ``SCORING_TIMEOUT_MS``; honour it unless the Shipyard setting was given."""
         if self.scoring_timeout_ms is not None and "request_timeout_s" not in self.model_fields_set:
-            self.request_timeout_s = self.scoring_timeout_ms / 1000.0
+            # Not through __setattr__, which would mark the field as given (timeout_setting reads that).
+            self.__dict__["request_timeout_s"] = self.scoring_timeout_ms / 1000.0
         return self
 
     @property
     def model_path(self) -> Path:
         """The model folder to load from: ``model_dir``, or the working directory when none is given."""
         return Path(self.model_dir) if self.model_dir else Path(".")
+
+    @property
+    def flag_names(self) -> dict[str, str]:
+        """The command-line flag of each setting given as one (``{"model_dir": "--model-dir"}``): hints
+        name what the user typed."""
+        return dict(self._flag_names)
+
+    @property
+    def timeout_setting(self) -> str:
+        """The setting the request timeout came from, as a 504 names it."""
+        if "request_timeout_s" in self._flag_names:
+            return self._flag_names["request_timeout_s"]
+        if "request_timeout_s" in self.model_fields_set:
+            return "SHIPYARD_REQUEST_TIMEOUT_S"
+        if self.scoring_timeout_ms is not None:
+            return f"SCORING_TIMEOUT_MS={self.scoring_timeout_ms:g}"
+        return "the default; set SHIPYARD_REQUEST_TIMEOUT_S or --request-timeout"
 
     @property
     def resolved_model_name(self) -> str:
@@ -253,8 +273,13 @@ class RuntimeSettings(BaseSettings):
         return DEFAULT_HEALTH_PORT if self.separate_health_endpoint == "true" else None
 
 
-def load_settings(**overrides: object) -> RuntimeSettings:
+def load_settings(flag_names: dict[str, str] | None = None, **overrides: object) -> RuntimeSettings:
     """Read the settings: *overrides* (CLI flags; ``None`` values are ignored), then the environment.
+
+    Args:
+        flag_names: the flag each override came from (``{"model_dir": "--model-dir"}``), so that
+            errors and hints name what the user typed; without it they name the setting.
+        overrides: setting values by field name.
 
     Raises:
         ServerStartError: a value is invalid; the message names the environment variable.
@@ -264,15 +289,18 @@ def load_settings(**overrides: object) -> RuntimeSettings:
     from shipyard.errors import ServerStartError
 
     given = {key: value for key, value in overrides.items() if value is not None}
+    flags = {field: (flag_names or {}).get(field, field) for field in given}
     try:
-        return RuntimeSettings(**given)
+        settings = RuntimeSettings(**given)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
-            source = f"flag ({field})" if field in given else _environment_names(field)
+            source = flags[field] if field in flags else _environment_names(field)
             problems.append(f"{source}: {error['msg']} (got {error.get('input')!r})")
         raise ServerStartError("invalid runtime settings: " + "; ".join(problems)) from None
+    settings._flag_names = {field: flag for field, flag in flags.items() if flag.startswith("--")}
+    return settings
 
 
 def _environment_names(name: str) -> str:

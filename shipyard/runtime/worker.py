@@ -19,6 +19,7 @@ import uvicorn
 from shipyard.errors import ModelLoadError
 from shipyard.runtime import response_cycle
 from shipyard.runtime.app import create_app
+from shipyard.runtime.held_log import HeldStartupLog
 from shipyard.runtime.settings import RuntimeSettings
 from shipyard.runtime.transport import CoalescingHTTPProtocol
 
@@ -53,9 +54,11 @@ def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callabl
     """
     failures: list[ModelLoadError] = []
     server: _Server | None = None
+    startup_log = HeldStartupLog()  # uvicorn's start/stop lines: shown only for a process that serves
 
     def load_failed(exc: ModelLoadError) -> None:
         failures.append(exc)
+        startup_log.drop()
         if server is not None:
             server.should_exit = True
 
@@ -63,6 +66,7 @@ def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callabl
         # Everything alive now (modules, the model) lives as long as the process: keep it out of
         # the garbage collector's full scans, which otherwise grow with the model's object graph.
         gc.freeze()
+        startup_log.release()
         if on_ready is not None:
             on_ready()
 
@@ -84,6 +88,7 @@ def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callabl
         timeout_graceful_shutdown=settings.graceful_timeout_s,
     )
     server = _Server(config)
-    server.run(sockets=[sock] if health_sock is None else [sock, health_sock])
+    with startup_log:
+        server.run(sockets=[sock] if health_sock is None else [sock, health_sock])
     if failures:
         raise failures[0]

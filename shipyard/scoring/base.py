@@ -40,6 +40,20 @@ class ModelInfo:
     # the value it was given, verbatim (as azmlinfsrv does), or "" to leave the variable as the
     # environment has it (azmlinfsrv without --model_dir leaves it unset).
     azureml_model_dir: str | None = None
+    # How error messages name a setting to the user: the flag they typed (``--model-dir``) when
+    # ``shipyard serve`` was given one, else the environment variables (:data:`SETTING_NAMES`).
+    setting_names: Mapping[str, str] = field(default_factory=dict)
+
+    def named(self, setting: str) -> str:
+        """The name of *setting* (``model_dir``, ``entry_script``) in a hint to the user."""
+        return self.setting_names.get(setting) or SETTING_NAMES[setting]
+
+
+SETTING_NAMES = {
+    "model_dir": "SHIPYARD_MODEL_DIR (or AZUREML_MODEL_DIR)",
+    "entry_script": "SHIPYARD_ENTRY_SCRIPT (or AZUREML_ENTRY_SCRIPT)",
+}
+"""The settings a load error may point at, named as the runtime reads them from the environment."""
 
 
 @dataclass(frozen=True)

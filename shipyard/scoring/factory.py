@@ -79,7 +79,7 @@ def choose_scorer(info: ModelInfo) -> type[Scorer]:
     model_dir = Path(info.model_dir)
     if not model_dir.is_dir():
         raise ModelLoadError(
-            f"model folder {model_dir} does not exist; set SHIPYARD_MODEL_DIR (or AZUREML_MODEL_DIR) to the "
+            f"model folder {model_dir} does not exist; set {info.named('model_dir')} to the "
             "folder that holds your model files"
         )
     expected = ", ".join(sorted(MODEL_FILE_SCORERS))
@@ -87,14 +87,14 @@ def choose_scorer(info: ModelInfo) -> type[Scorer]:
     if not files:
         raise ModelLoadError(
             f"no entry script given and no servable model file in {model_dir} ({_describe_folder(model_dir)}); "
-            f"pass a score.py with init()/run() (SHIPYARD_ENTRY_SCRIPT), or put exactly one model file "
+            f"pass a score.py with init()/run() ({info.named('entry_script')}), or put exactly one model file "
             f"with one of these suffixes in the folder: {expected}"
         )
     if len(files) > 1:
         names = ", ".join(str(path.relative_to(model_dir)) for path in files)
         raise ModelLoadError(
             f"no entry script given and {len(files)} model files in {model_dir} ({names}); keep exactly one, "
-            "or pass a score.py (SHIPYARD_ENTRY_SCRIPT) that loads the ones it needs"
+            f"or pass a score.py ({info.named('entry_script')}) that loads the ones it needs"
         )
     return import_scorer(MODEL_FILE_SCORERS[files[0].suffix.lower()])
 

@@ -21,6 +21,7 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from shipyard.errors import ModelLoadError
+from shipyard.scoring.base import SETTING_NAMES
 from shipyard.scoring.entry_script import shims
 
 logger = logging.getLogger(__name__)
@@ -43,8 +44,8 @@ def prepare_environment(script: Path, model_dir: Path | str) -> None:
     shims.install()
 
 
-def import_script(script: Path) -> ModuleType:
-    """Execute ``script`` as a fresh module.
+def import_script(script: Path, setting: str = SETTING_NAMES["entry_script"]) -> ModuleType:
+    """Execute ``script`` as a fresh module (*setting*: how to name the script's setting in a hint).
 
     Raises:
         ModelLoadError: the file is missing, has a syntax error, or raised while importing; the
@@ -52,8 +53,7 @@ def import_script(script: Path) -> ModuleType:
     """
     if not script.is_file():
         raise ModelLoadError(
-            f"entry script {script} does not exist; pass the path of your score.py "
-            "(SHIPYARD_ENTRY_SCRIPT or AZUREML_ENTRY_SCRIPT)"
+            f"entry script {script} does not exist; pass the path of your score.py ({setting})"
         )
     stem = "".join(ch if ch.isalnum() else "_" for ch in script.stem)
     name = f"shipyard_entry_{stem}_{next(_module_numbers)}"

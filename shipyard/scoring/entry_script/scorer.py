@@ -65,7 +65,7 @@ class EntryScriptScorer(BatchingScorer):
             exported = self.info.azureml_model_dir
             loader.prepare_environment(self.script, self.model_dir if exported is None else exported)
             signature.reset_rawhttp_flags()
-            module = loader.import_script(self.script)
+            module = loader.import_script(self.script, self.info.named("entry_script"))
             raw = signature.rawhttp_requested()
             init, run = self._functions(module)
             self.plan = signature.analyse_run(run, self.script, raw)
