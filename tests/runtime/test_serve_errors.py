@@ -26,47 +26,49 @@ def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     environment = {key: value for key, value in os.environ.items() if key not in _SCRUBBED}
     environment.update(env or {})
     command = [sys.executable, "-m", "shipyard", "serve", "--host", "127.0.0.1", "--port", str(free_port()), *args]
-    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
+    # stdout and stderr as one stream, in order: the log and the final error line together
+    return subprocess.run(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=60)
 
 
-def _records(stderr: str) -> list[str]:
+def _records(output: str) -> list[str]:
     """Log records and the final error line, without traceback lines."""
-    return [line for line in stderr.splitlines() if line and not line.startswith((" ", "Traceback"))]
+    return [line for line in output.splitlines() if line and not line.startswith((" ", "Traceback"))]
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_load_failure_says_what_failed_first_and_names_the_flag_given(tmp_path: Path, workers: str) -> None:
     missing = tmp_path / "no-such-model"
     result = _serve("--model-dir", str(missing), "--workers", workers)
-    assert result.returncode == 3, result.stderr
-    records = _records(result.stderr)
+    assert result.returncode == 3, result.stdout
+    records = _records(result.stdout)
     first_error = next(line for line in records if " ERROR " in line)
     assert f"Model 'no-such-model' failed to load: model folder {missing} does not exist; set --model-dir to " \
            "the folder that holds your model files" in first_error
     # ...and the details right after it: the traceback belongs to that record
-    after = result.stderr.split(first_error, 1)[1].splitlines()[1]
+    after = result.stdout.split(first_error, 1)[1].splitlines()[1]
     assert after == "Traceback (most recent call last):"
-    assert not [line for line in records if "uvicorn" in line], result.stderr  # never served: no start/stop chatter
+    assert not [line for line in records if "uvicorn" in line], result.stdout  # never served: no start/stop chatter
     assert records[-1].startswith("error: ") and "set --model-dir" in records[-1]
-    assert "SHIPYARD_MODEL_DIR" not in result.stderr
+    assert "SHIPYARD_MODEL_DIR" not in result.stdout
 
 
 def test_a_load_failure_names_the_variable_when_the_variable_was_used(tmp_path: Path) -> None:
     result = _serve(env={"SHIPYARD_MODEL_DIR": str(tmp_path / "gone")})
     assert result.returncode == 3
-    assert "set SHIPYARD_MODEL_DIR (or AZUREML_MODEL_DIR) to the folder" in _records(result.stderr)[-1]
+    assert "set SHIPYARD_MODEL_DIR (or AZUREML_MODEL_DIR) to the folder" in _records(result.stdout)[-1]
     missing_script = _serve("--model-dir", str(tmp_path), "--entry-script", str(tmp_path / "score.py"))
     assert f"entry script {tmp_path / 'score.py'} does not exist; pass the path of your score.py (--entry-script)" \
-        in _records(missing_script.stderr)[-1]
+        in _records(missing_script.stdout)[-1]
 
 
 def test_a_bad_flag_value_is_named_as_the_flag(tmp_path: Path) -> None:
     result = _serve("--model-dir", str(tmp_path), "--scoring-mode", "fast")
     assert result.returncode == 8
-    assert result.stderr.strip().splitlines()[-1] == (
+    assert result.stdout.strip().splitlines()[-1] == (
         "error: invalid runtime settings: --scoring-mode: Input should be 'auto', 'thread' or 'inline' (got 'fast')")
     from_env = _serve("--model-dir", str(tmp_path), env={"SHIPYARD_SCORING_MODE": "fast"})
-    assert "invalid runtime settings: SHIPYARD_SCORING_MODE: Input should be" in from_env.stderr
+    assert "invalid runtime settings: SHIPYARD_SCORING_MODE: Input should be" in from_env.stdout
 
 
 def test_a_served_process_still_shows_uvicorns_start_lines(start_runtime) -> None:  # noqa: ANN001
