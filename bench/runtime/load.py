@@ -66,7 +66,7 @@ def pinned(cpus: set[int] | None) -> Callable[[], None] | None:
 
 def run_wrk(
     wrk: str, url: str, body_file: Path, concurrency: int, seconds: int, result_file: Path,
-    cpus: set[int] | None = None,
+    cpus: set[int] | None = None, headers: dict[str, str] | None = None,
 ) -> Measurement:
     """Load ``url`` for ``seconds`` (whole: wrk has no sub-second unit) with ``concurrency`` connections.
 
@@ -78,7 +78,7 @@ def run_wrk(
         wrk, "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s", "--latency",
         "-s", str(LUA_SCRIPT), url,
     ]  # fmt: skip
-    env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_RESULT_FILE": str(result_file)}
+    env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_RESULT_FILE": str(result_file), **(headers or {})}
     completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, preexec_fn=pinned(cpus))
     if completed.returncode != 0 or not result_file.exists():
         raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr or completed.stdout}")

@@ -12,7 +12,11 @@ end
 
 wrk.method = "POST"
 wrk.body = slurp(os.getenv("BENCH_BODY_FILE"))
-wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE") or "application/json"
+-- V2 binary tensors (bench/batching): the length of the JSON header that precedes the raw bytes
+if os.getenv("BENCH_HEADER_LENGTH") then
+  wrk.headers["Inference-Header-Content-Length"] = os.getenv("BENCH_HEADER_LENGTH")
+end
 
 function done(summary, latency, requests)
   local out = assert(io.open(os.getenv("BENCH_RESULT_FILE"), "w"))

@@ -11,7 +11,9 @@ busy, as Triton's ``dynamic_batcher`` does, with the same three settings:
 
 Batches are only formed when a scoring thread is free (one at a time with the default single
 thread, like one Triton model instance), so a busy model gathers larger batches by itself. The
-call runs on the scoring thread, off the event loop (ONNX Runtime and PyTorch release the GIL).
+call runs on the scoring thread, off the event loop (ONNX Runtime and PyTorch release the GIL),
+or, for a model whose batches prove to take well under a millisecond, on the event loop itself,
+as the runner decides for ``run()`` (:mod:`shipyard.runtime.inline`).
 
 Isolation: requests are parsed and checked one by one before they are queued (see
 :class:`~shipyard.scoring.base.BatchingScorer`), so a bad request never joins a batch. If the
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shipyard.runtime.executor import as_request_error
-from shipyard.runtime.inline import timeout_error
+from shipyard.runtime.inline import InlineDeadline, timeout_error
 from shipyard.runtime.runner import ModelRunner
 from shipyard.runtime.settings import RuntimeSettings
 from shipyard.scoring.base import BatchItem
@@ -74,18 +76,21 @@ class DynamicBatcher:
         runner: ModelRunner,
         *,
         instances: int = 1,
+        timeout: float | None = None,
         observe_batch: Callable[[int], None] | None = None,
     ) -> None:
         """
         Args:
             run_batch: the scorer's ``run_batch`` (called on a scoring thread).
             instances: batches that may run at once (the scoring threads).
+            timeout: the request timeout, which also bounds a batch run inline (see below).
             observe_batch: told the rows of each batch formed (the ``shipyard_batch_size`` metric).
         """
         self.policy = policy
         self._run_batch = run_batch
         self._runner = runner
         self._instances = instances
+        self._timeout = timeout
         self._observe = observe_batch or (lambda rows: None)
         self._queue: deque[_Queued] = deque()
         self._queued_rows = 0
@@ -187,7 +192,9 @@ class DynamicBatcher:
         items = [queued.item for queued in batch]
         self._observe(sum(item.rows for item in items))
         try:
-            results, seconds = await self._runner.call(self._call_model, items, timeout=None)
+            # hot: the runner's inline policy applies to batches as to run(), so a model whose batches
+            # answer within a millisecond runs them on the event loop instead of paying two thread hops
+            results, seconds = await self._runner.call(self._call_model, items, timeout=self._timeout, hot=True)
         except BaseException as exc:  # the runner itself failed (shutting down): fail the whole batch
             results, seconds = [exc] * len(batch), 0.0
         finally:
@@ -209,6 +216,8 @@ class DynamicBatcher:
             results = self._run_batch(items)
             if len(results) != len(items):
                 raise ValueError(f"run_batch() returned {len(results)} results for {len(items)} inputs")
+        except InlineDeadline:  # a batch run inline ran out of time: the whole call ends (504s)
+            raise
         except BaseException as exc:  # noqa: BLE001 - isolated below; SystemExit from a model must not stop us
             if len(items) == 1:
                 results = [exc]
@@ -220,6 +229,8 @@ class DynamicBatcher:
     def _alone(self, item: BatchItem) -> Any:
         try:
             (result,) = self._run_batch([item])
+        except InlineDeadline:
+            raise
         except BaseException as exc:  # noqa: BLE001 - handed to this item's request
             return exc
         return result

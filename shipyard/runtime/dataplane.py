@@ -162,7 +162,7 @@ class DataPlane:
                     policy.max_batch_size, round(policy.max_queue_delay_s * 1e6),
                     f", preferred sizes {sorted(policy.preferred_batch_sizes)}" if policy.preferred_batch_sizes else "")
         return DynamicBatcher(scorer.run_batch, policy, self._runner, instances=self.settings.scoring_threads,
-                              observe_batch=self._observe_batch)
+                              timeout=self.settings.request_timeout_s, observe_batch=self._observe_batch)
 
     async def close(self) -> None:
         """Call the scorer's ``close()`` (bounded by the request timeout) and stop the threads."""

@@ -1,0 +1,357 @@
+"""Model-bound benchmark: Shipyard unbatched and batched, MLServer, BentoML and LitServe, and onnxruntime in-process.
+
+    python bench/batching/run.py                       # everything, one round (~15 minutes)
+    python bench/batching/run.py --models small --concurrency 1,64 --duration 3 --servers shipyard,shipyard-batched
+
+Same ONNX models (made by models.py), one worker process each, 1-row requests, wrk closed-loop
+load at each concurrency, wrk on its own CPU and every server (all its processes) on the others.
+MLServer, BentoML and LitServe run in their own virtualenvs under --venvs, created on first use
+with pinned versions. The ceiling is onnxruntime called in-process, pinned like the servers, at
+the same batch sizes. Writes results.md, raw.json and batching.png to --work-dir; exits 2 when a
+server answered wrongly or failed under load (the numbers are then void). See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "runtime"))
+sys.path.insert(0, str(HERE))  # first: this folder's report.py, not bench/runtime's
+
+from load import Measurement, find_wrk, pinned, run_wrk  # noqa: E402  (bench/runtime/load.py)
+from models import MODELS, Model, make, request_row  # noqa: E402
+
+REPO = HERE.parent.parent
+PEERS = HERE / "peers"
+MAX_BATCH = 64
+PEER_DELAY_S = 0.002  # the queue delay the issue gave MLServer (max_batch_time); LitServe's batch_timeout
+VENVS = {  # side venv name -> what goes in it (pinned: the versions the results name)
+    "bench-mlserver": ["mlserver==1.7.1", "onnxruntime", "numpy"],
+    "bench-bentoml": ["bentoml==1.4.40", "onnxruntime", "numpy"],
+    "bench-litserve": ["litserve==0.2.19", "onnxruntime", "numpy"],
+    "bench-plot": ["matplotlib"],
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="mlp,small", help="comma-separated: mlp, small")
+    parser.add_argument("--servers", default="", help="only these (shipyard, shipyard-batched, mlserver, bentoml, "
+                                                      "litserve), comma-separated; default all")
+    parser.add_argument("--concurrency", default="1,8,64,256", help="comma-separated connection counts")
+    parser.add_argument("--duration", type=int, default=5, help="whole seconds per measurement (default 5)")
+    parser.add_argument("--warmup", type=int, default=2, help="whole seconds of unmeasured load first (default 2)")
+    parser.add_argument("--shipyard-delay-us", type=int, default=0,
+                        help="SHIPYARD_MAX_QUEUE_DELAY_US for shipyard-batched (default 0: batch what queued "
+                             "while the model was busy)")
+    parser.add_argument("--venvs", type=Path, default=Path("/work/venvs"), help="where the peers' venvs live")
+    parser.add_argument("--work-dir", type=Path, default=HERE / ".work", help="models, logs, results")
+    parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin wrk and the servers")
+    return parser.parse_args(argv)
+
+
+# -- bodies ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Body:
+    """One request as a protocol sends it, and how to read ``y`` out of the answer."""
+
+    protocol: str  # "json" or "binary"
+    data: bytes
+    headers: dict[str, str]
+    read: Callable[[bytes, dict[str, str]], np.ndarray]
+
+
+def v2_json(row: np.ndarray) -> Body:
+    document = {"inputs": [{"name": "x", "datatype": "FP32", "shape": list(row.shape), "data": row.ravel().tolist()}]}
+
+    def read(payload: bytes, headers: dict[str, str]) -> np.ndarray:
+        return np.asarray(json.loads(payload)["outputs"][0]["data"], dtype=np.float32)
+
+    return Body("json", json.dumps(document).encode(), {"Content-Type": "application/json"}, read)
+
+
+def v2_binary(row: np.ndarray) -> Body:
+    raw = row.astype("<f4").tobytes()
+    header = json.dumps({
+        "inputs": [{"name": "x", "datatype": "FP32", "shape": list(row.shape), "parameters": {"binary_data_size": len(raw)}}],
+        "outputs": [{"name": "y", "parameters": {"binary_data": True}}],
+    }).encode()  # fmt: skip
+
+    def read(payload: bytes, headers: dict[str, str]) -> np.ndarray:
+        length = int({k.lower(): v for k, v in headers.items()}["inference-header-content-length"])
+        return np.frombuffer(payload[length:], dtype="<f4")
+
+    return Body("binary", header + raw, {"Content-Type": "application/octet-stream",
+                                          "Inference-Header-Content-Length": str(len(header))}, read)
+
+
+def x_json(row: np.ndarray, key: str | None) -> Body:
+    """``{"x": [[...]]}`` (BentoML, LitServe); the answer is the array itself or ``{key: array}``."""
+
+    def read(payload: bytes, headers: dict[str, str]) -> np.ndarray:
+        answer = json.loads(payload)
+        return np.asarray(answer[key] if key else answer, dtype=np.float32).ravel()
+
+    return Body("json", json.dumps({"x": row.tolist()}).encode(), {"Content-Type": "application/json"}, read)
+
+
+# -- servers -----------------------------------------------------------------------------------------
+@dataclass
+class ServerDef:
+    """How to start one server for one model, where to send what, and when it is up."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    ready_path: str
+    infer_path: str
+    bodies: list[Body]
+    cwd: Path = REPO
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+
+def server_defs(model: Model, args: argparse.Namespace, work_dir: Path) -> list[ServerDef]:
+    row, model_file = request_row(model), model.file(work_dir)
+    venv = args.venvs
+    shipyard_env = {"SHIPYARD_MODEL_DIR": str(model.folder(work_dir)), "SHIPYARD_MODEL_NAME": model.name,
+                    "SHIPYARD_HOST": "127.0.0.1", "SHIPYARD_PORT": "{port}", "SHIPYARD_WORKERS": "1",
+                    "SHIPYARD_ACCESS_LOG": "false", "PYTHONPATH": str(REPO)}
+    v2_path = f"/v2/models/{model.name}/infer"
+    shipyard_bodies = [v2_json(row), v2_binary(row)]
+    mlserver_dir = work_dir / f"mlserver-{model.name}"
+    peer_env = {"BENCH_MODEL_FILE": str(model_file), "BENCH_MAX_BATCH": str(MAX_BATCH),
+                "BENCH_BATCH_TIMEOUT_S": str(PEER_DELAY_S)}
+    return [
+        ServerDef("shipyard", [sys.executable, "-m", "shipyard.runtime"], shipyard_env,
+                  "/v2/health/ready", v2_path, shipyard_bodies),
+        ServerDef("shipyard-batched", [sys.executable, "-m", "shipyard.runtime"],
+                  {**shipyard_env, "SHIPYARD_MAX_BATCH_SIZE": str(MAX_BATCH),
+                   "SHIPYARD_MAX_QUEUE_DELAY_US": str(args.shipyard_delay_us)},
+                  "/v2/health/ready", v2_path, shipyard_bodies),
+        ServerDef("mlserver", [str(venv / "bench-mlserver/bin/mlserver"), "start", str(mlserver_dir)],
+                  {"PYTHONPATH": str(PEERS), "MLSERVER_HTTP_PORT": "{port}"}, "/v2/health/ready", v2_path,
+                  [v2_json(row)], cwd=mlserver_dir),
+        ServerDef("bentoml", [str(venv / "bench-bentoml/bin/bentoml"), "serve", "bentoml_service:Model",
+                              "--host", "127.0.0.1", "--port", "{port}"],
+                  {**peer_env, "BENTOML_HOME": str(work_dir / "bentoml-home"), "BENTOML_DO_NOT_TRACK": "true"},
+                  "/readyz", "/predict", [x_json(row, None)], cwd=PEERS),
+        ServerDef("litserve", [str(venv / "bench-litserve/bin/python"), "litserve_app.py", "{port}"], peer_env,
+                  "/health", "/predict", [x_json(row, "y")], cwd=PEERS),
+    ]
+
+
+def write_mlserver_settings(model: Model, work_dir: Path) -> None:
+    folder = work_dir / f"mlserver-{model.name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "settings.json").write_text(json.dumps({
+        "parallel_workers": 0,  # one process, like every other server here (inference off-loop in a thread)
+        "metrics_endpoint": None, "grpc_port": free_port(), "metrics_port": free_port(), "debug": False,
+    }))  # fmt: skip
+    (folder / "model-settings.json").write_text(json.dumps({
+        "name": model.name, "implementation": "mlserver_runtime.OnnxModel",
+        "parameters": {"uri": str(model.file(work_dir))},
+        "max_batch_size": MAX_BATCH, "max_batch_time": PEER_DELAY_S,
+    }))  # fmt: skip
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(server: ServerDef, log_dir: Path, cpus: set[int] | None) -> None:
+    server.port = free_port()
+    env = {**os.environ, **{key: value.format(port=server.port) for key, value in server.env.items()}}
+    argv = [part.format(port=server.port) for part in server.argv]
+    log = open(log_dir / f"{server.name}.log", "ab")  # noqa: SIM115 - kept open for the child's life
+    server.process = subprocess.Popen(argv, env=env, cwd=server.cwd, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True, preexec_fn=pinned(cpus))
+
+
+def wait_ready(server: ServerDef, log_dir: Path, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process is not None and server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited; see {log_dir / (server.name + '.log')}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{server.ready_path}", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{server.name} not ready after {timeout:.0f} s; see {log_dir / (server.name + '.log')}")
+
+
+def check_answer(server: ServerDef, body: Body, expected: np.ndarray) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{server.port}{server.infer_path}", data=body.data,
+                                     method="POST", headers=body.headers)
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        got = body.read(answer.read(), dict(answer.headers))
+    if got.shape != expected.ravel().shape or not np.allclose(got, expected.ravel(), rtol=1e-3, atol=1e-4):
+        raise RuntimeError(f"{server.name} ({body.protocol}) answered {got[:4]}..., expected {expected.ravel()[:4]}...")
+
+
+def stop(server: ServerDef) -> None:
+    process = server.process
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+# -- venvs and the in-process ceiling -------------------------------------------------------------
+def ensure_venv(root: Path, name: str) -> Path:
+    """``root/name``, created with its pinned packages on first use."""
+    folder = root / name
+    python = folder / "bin" / "python"
+    if not python.exists():
+        print(f"creating {folder} ({', '.join(VENVS[name])})", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *VENVS[name]], check=True)
+    return python
+
+
+def in_process(model: Model, work_dir: Path, batches: list[int], seconds: float, cpus: set[int] | None) -> dict:
+    """onnxruntime's rows/s at each batch size, in a process pinned like the servers (inprocess.py)."""
+    argv = [sys.executable, str(HERE / "inprocess.py"), str(model.file(work_dir)), ",".join(map(str, batches)),
+            str(seconds)]
+    completed = subprocess.run(argv, capture_output=True, text=True, check=True, preexec_fn=pinned(cpus))
+    return json.loads(completed.stdout)
+
+
+# -- the run -------------------------------------------------------------------------------------------
+def measure(wrk: str, server: ServerDef, body: Body, concurrency: int, args: argparse.Namespace,
+            work_dir: Path, cpus: set[int] | None) -> Measurement:
+    body_file = work_dir / f"body-{server.name}-{body.protocol}.bin"
+    body_file.write_bytes(body.data)
+    headers = {"BENCH_CONTENT_TYPE": body.headers["Content-Type"]}
+    if "Inference-Header-Content-Length" in body.headers:
+        headers["BENCH_HEADER_LENGTH"] = body.headers["Inference-Header-Content-Length"]
+    url = f"http://127.0.0.1:{server.port}{server.infer_path}"
+    result = work_dir / "wrk-result.json"
+    if args.warmup:
+        run_wrk(wrk, url, body_file, concurrency, args.warmup, result, cpus, headers)
+    return run_wrk(wrk, url, body_file, concurrency, args.duration, result, cpus, headers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import onnxruntime
+
+    args = parse_args(argv)
+    wrk = find_wrk()
+    work_dir = args.work_dir.resolve()
+    (work_dir / "logs").mkdir(parents=True, exist_ok=True)
+    cpus = sorted(os.sched_getaffinity(0))
+    load_cpus, server_cpus = ({cpus[0]}, set(cpus[1:])) if args.pin and len(cpus) > 1 else (None, None)
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    wanted = {name.strip() for name in args.servers.split(",") if name.strip()}
+    for name in ("bench-mlserver", "bench-bentoml", "bench-litserve"):
+        if not wanted or name.removeprefix("bench-") in wanted:
+            ensure_venv(args.venvs, name)
+    plot_python = ensure_venv(args.venvs, "bench-plot")
+
+    raw: dict = {"environment": environment(args, load_cpus, server_cpus, onnxruntime.__version__), "runs": [],
+                 "in_process": {}}
+    started = time.monotonic()
+    for model_name in args.models.split(","):
+        model = MODELS[model_name.strip()]
+        make(model, work_dir)
+        write_mlserver_settings(model, work_dir)
+        print(f"{model.name}: onnxruntime in-process ...", file=sys.stderr, flush=True)
+        raw["in_process"][model.name] = in_process(model, work_dir, concurrencies, args.duration, server_cpus)
+        import onnxruntime as ort
+
+        expected = ort.InferenceSession(str(model.file(work_dir))).run(None, {"x": request_row(model)})[0]
+        servers = [s for s in server_defs(model, args, work_dir) if not wanted or s.name in wanted]
+        with contextlib.ExitStack() as stack:
+            for server in servers:  # all up at once: the sides of a comparison are measured seconds apart
+                start(server, work_dir / "logs", server_cpus)
+                stack.callback(stop, server)
+            for server in servers:
+                wait_ready(server, work_dir / "logs")
+                for body in server.bodies:
+                    check_answer(server, body, expected)
+                print(f"{model.name}: {server.name} up and right", file=sys.stderr, flush=True)
+            for concurrency in concurrencies:
+                for server in servers:
+                    for body in server.bodies:
+                        load_before = os.getloadavg()[0]
+                        measurement = measure(wrk, server, body, concurrency, args, work_dir, load_cpus)
+                        run = {"model": model.name, "server": server.name, "protocol": body.protocol,
+                               "concurrency": concurrency, "load_avg": [load_before, os.getloadavg()[0]],
+                               **measurement.to_dict()}
+                        raw["runs"].append(run)
+                        print(f"{model.name} {server.name}/{body.protocol} c={concurrency}: {measurement.rps:,.0f} "
+                              f"req/s, p50 {measurement.p50_ms:.1f} ms, p99 {measurement.p99_ms:.1f} ms, "
+                              f"errors {measurement.errors}, load {load_before:.1f}", file=sys.stderr, flush=True)
+                        (work_dir / "raw.json").write_text(json.dumps(raw, indent=1))
+                        if measurement.bad:
+                            print(f"error: {server.name} failed under load ({measurement.errors}); numbers void",
+                                  file=sys.stderr)
+                            return 2
+    raw["environment"]["took_s"] = round(time.monotonic() - started)
+    (work_dir / "raw.json").write_text(json.dumps(raw, indent=1))
+    from report import render
+
+    text = render(raw)
+    (work_dir / "results.md").write_text(text)
+    subprocess.run([str(plot_python), str(HERE / "plot.py"), str(work_dir / "raw.json"), str(work_dir / "batching.png")],
+                   check=True)
+    print(text)
+    print(f"(took {time.monotonic() - started:.0f} s; {work_dir / 'raw.json'}, {work_dir / 'batching.png'})",
+          file=sys.stderr)
+    return 0
+
+
+def environment(args: argparse.Namespace, load_cpus: set[int] | None, server_cpus: set[int] | None,
+                ort_version: str) -> dict:
+    import platform
+    from datetime import datetime, timezone
+
+    def peer_version(venv: str, package: str) -> str:
+        python = args.venvs / venv / "bin" / "python"
+        if not python.exists():
+            return "not installed"
+        code = f"from importlib.metadata import version; print(version('{package}'))"
+        return subprocess.run([str(python), "-c", code], capture_output=True, text=True).stdout.strip()
+
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(), "python": platform.python_version(), "onnxruntime": ort_version,
+        "placement": f"wrk on CPU {sorted(load_cpus)}, servers and in-process on CPU {sorted(server_cpus)}"
+        if load_cpus else "not pinned",
+        "load_avg_at_start": os.getloadavg(),
+        "mlserver": peer_version("bench-mlserver", "mlserver"), "bentoml": peer_version("bench-bentoml", "bentoml"),
+        "litserve": peer_version("bench-litserve", "litserve"),
+        "settings": f"1 worker each; batch max {MAX_BATCH}; Shipyard queue delay {args.shipyard_delay_us} us; "
+                    f"MLServer max_batch_time / LitServe batch_timeout {PEER_DELAY_S * 1000:g} ms; BentoML adaptive; "
+                    f"{args.warmup} s warm-up + {args.duration} s per measurement",
+    }  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
