@@ -20,6 +20,7 @@ ca_args=(); [ -f "$CA" ] && ca_args=(--extra-ca "$CA")
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "Training the example model (examples/iris/model/)"
+python3 -m pip install -q --disable-pip-version-check -r examples/iris/requirements.txt  # what train.py imports
 python3 examples/iris/train.py
 
 if docker image inspect "$BASE" >/dev/null 2>&1; then

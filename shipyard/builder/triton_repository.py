@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from shipyard.extras import install_hint
 from shipyard.errors import SpecError
 
 logger = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def read_onnx_signature(model_path: Path) -> tuple[list[TritonTensor], list[Trit
         import onnxruntime
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise SpecError("exporting a Triton repository reads the model with onnxruntime; "
-                        "install it with: pip install 'shipyard[onnx]'") from exc
+                        f"install it with: {install_hint('onnx')}") from exc
     try:
         session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for bad files

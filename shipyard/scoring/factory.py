@@ -11,6 +11,7 @@ import importlib
 import logging
 from pathlib import Path
 
+from shipyard.extras import install_hint
 from shipyard.errors import ModelLoadError
 from shipyard.scoring.base import ModelInfo, Scorer
 
@@ -38,8 +39,9 @@ def import_scorer(target: str) -> type[Scorer]:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ModelLoadError(
-            f"cannot import scorer {target}: {exc}; install the missing package in the image "
-            f"(for ONNX models: pip install onnxruntime)"
+            f"cannot import scorer {target}: {exc}; install the missing package: for ONNX models "
+            f"{install_hint('onnx')}, for .pt/.pt2 files {install_hint('torch')} (in an image: list it in the "
+            "spec's environment)"
         ) from exc
     return getattr(module, class_name)
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from shipyard.extras import install_hint
 from shipyard.errors import BadRequestError, ModelLoadError
 from shipyard.scoring import json_codec
 from shipyard.scoring.base import (
@@ -145,7 +146,7 @@ class TorchScorer(BatchingScorer):
         try:
             import torch
         except ImportError as exc:
-            raise ModelLoadError(f"serving .pt/.pt2 files needs PyTorch: pip install torch ({exc})") from exc
+            raise ModelLoadError(f"serving .pt/.pt2 files needs PyTorch: {install_hint('torch')} ({exc})") from exc
         from shipyard.scoring.factory import model_files
 
         path = self._model_file(model_files(Path(self.info.model_dir)))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from shipyard.extras import install_hint
 from shipyard.errors import BadRequestError, ModelLoadError
 from shipyard.scoring import json_codec
 from shipyard.scoring.base import (
@@ -59,7 +60,7 @@ class OnnxScorer(BatchingScorer):
             import onnxruntime as ort
             from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
         except ImportError as exc:
-            raise ModelLoadError(f"serving .onnx files needs onnxruntime: pip install onnxruntime ({exc})") from exc
+            raise ModelLoadError(f"serving .onnx files needs onnxruntime: {install_hint('onnx')} ({exc})") from exc
         from shipyard.scoring.factory import model_files
 
         onnx_files = [path for path in model_files(Path(self.info.model_dir)) if path.suffix.lower() == ".onnx"]
