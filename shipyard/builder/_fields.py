@@ -105,6 +105,7 @@ RESERVED_ENV = {
     "SHIPYARD_ENTRY_SCRIPT": "set by the 'entry_script' field",
     "SHIPYARD_APP_ROOT": "set by the builder",
     "SHIPYARD_PORT": "set by the 'port' field",
+    "SHIPYARD_GRPC_PORT": "set by the 'grpc_port' field",
     "SHIPYARD_MODEL_NAME": "set by the 'name' field",
     "SHIPYARD_MODEL_VERSION": "set by the 'version' field",
     "SHIPYARD_API_KEYS": "a secret: pass it when the container starts (deploy settings), never in an image",

@@ -78,6 +78,8 @@ class BuildPlan:
             "SHIPYARD_MODEL_VERSION": self.spec.version,
             "SHIPYARD_PORT": str(self.spec.port),
         }
+        if self.spec.grpc_port is not None:
+            env["SHIPYARD_GRPC_PORT"] = str(self.spec.grpc_port)
         if self.entry_script is not None:
             env["SHIPYARD_ENTRY_SCRIPT"] = str(self.entry_script)
         if self.spec.execution_providers:
@@ -235,6 +237,8 @@ def _labels(plan: BuildPlan) -> dict[str, str]:
         f"{LABEL_PREFIX}model.sha256": plan.model_sha256,
         f"{LABEL_PREFIX}port": str(spec.port),
     }
+    if spec.grpc_port is not None:
+        labels[f"{LABEL_PREFIX}grpc-port"] = str(spec.grpc_port)
     if plan.python_version:
         labels[f"{LABEL_PREFIX}python.version"] = plan.python_version
     if spec.gpu:

@@ -50,6 +50,7 @@ class DockerfileContext(BaseModel):
     model_dir: str
     uid: int
     port: int
+    grpc_port: int | None
     runtime_env: dict[str, str]
     env: dict[str, str]
     labels: dict[str, str]
@@ -89,7 +90,7 @@ class DockerfileContext(BaseModel):
             system_packages=plan.system_packages,
             extra_ca=plan.extra_ca is not None,
             venv=str(VENV), runtime_site=str(RUNTIME_SITE), wheel_filename=wheel_filename,
-            app_root=str(APP_ROOT), model_dir=str(plan.model_dir), uid=APP_UID, port=spec.port,
+            app_root=str(APP_ROOT), model_dir=str(plan.model_dir), uid=APP_UID, port=spec.port, grpc_port=spec.grpc_port,
             runtime_env=plan.runtime_env, env=plan.env, labels=plan.labels,
             healthcheck=["python", "-c", _LIVENESS_PROBE],
         )

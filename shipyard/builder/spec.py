@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SPEC_NAME = "shipyard.yaml"
 DEFAULT_PORT = 5001  # Azure ML's port; kept so clients and probes written for Azure still work
+DEFAULT_GRPC_PORT = 8001  # Triton's gRPC port, where tritonclient.grpc users look first
 
 #: Model files the runtime serves without an entry script (see shipyard.scoring.factory).
 DIRECT_MODEL_SUFFIXES = (".onnx", ".pt", ".pt2")
@@ -197,6 +198,10 @@ class DeploymentSpec(_Section):
     env: ImageEnv = Field(default_factory=dict,
                                           description="Environment variables baked into the image.")
     port: Port = Field(default=DEFAULT_PORT, description="Port the runtime listens on.")
+    grpc_port: Port | None = Field(
+        default=DEFAULT_GRPC_PORT,
+        description="Port for the Open Inference Protocol over gRPC (tritonclient.grpc); null: no gRPC.",
+    )
     labels: dict[LabelKey, PlainText] = Field(default_factory=dict, description="Extra image labels.")
     gpu: GpuSettings | None = Field(default=None, description="Build a CUDA image.")
     execution_providers: list[ExecutionProvider] = Field(
@@ -265,6 +270,9 @@ class DeploymentSpec(_Section):
         if (self.source_dir is not None and self.entry_script is not None
                 and not self.entry_script.is_relative_to(self.source_dir)):
             raise ValueError(f"entry_script {self.entry_script} must lie inside source_dir {self.source_dir}")
+        if self.grpc_port == self.port:
+            raise ValueError(f"port and grpc_port are both {self.port}; HTTP and gRPC need a port each "
+                             "(set grpc_port: null for no gRPC)")
         return self
 
     @property

@@ -72,7 +72,7 @@ def test_the_image_runs_the_runtime_as_a_non_root_user_with_a_healthcheck(make_s
         """)))
     assert "USER 10001:10001" in lines
     assert 'CMD ["python", "-m", "shipyard.runtime"]' in lines
-    assert "EXPOSE 8080" in lines
+    assert "EXPOSE 8080 8001" in lines  # HTTP, and gRPC on its default port
     healthcheck = next(line for line in lines if line.startswith("HEALTHCHECK"))
     assert "SHIPYARD_PORT" in healthcheck and "urlopen" in healthcheck
     env = next(line for line in lines if "SHIPYARD_MODEL_DIR" in line)
@@ -204,3 +204,31 @@ def test_a_spec_file_name_with_a_newline_cannot_add_dockerfile_lines(make_spec, 
     with pytest.raises(SpecError, match="must not contain newlines") as caught:
         render_dockerfile(plan_build(spec))
     assert caught.value.field == "spec_file"
+
+
+def test_grpc_port_is_baked_in_exposed_and_labelled_or_left_out(make_spec):
+    with_grpc = render_dockerfile(make_spec("""\
+        name: iris
+        models: [model/model.pkl]
+        entry_script: score.py
+        grpc_port: 9001
+        """))
+    assert "EXPOSE 5001 9001" in instructions(with_grpc)
+    assert 'SHIPYARD_GRPC_PORT="9001"' in with_grpc and '"dev.shipyard.grpc-port"="9001"' in with_grpc
+    without = render_dockerfile(make_spec("""\
+        name: iris
+        models: [model/model.pkl]
+        entry_script: score.py
+        grpc_port: null
+        """))
+    assert "EXPOSE 5001" in instructions(without) and "GRPC" not in without and "grpc-port" not in without
+
+
+def test_grpc_port_must_differ_from_port(make_spec):
+    with pytest.raises(SpecError, match="port and grpc_port are both 8001"):
+        make_spec("""\
+            name: iris
+            models: [model/model.pkl]
+            entry_script: score.py
+            port: 8001
+            """)
