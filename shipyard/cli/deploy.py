@@ -30,7 +30,7 @@ from shipyard.errors import SpecError
 _OPTION_FLAGS = {
     "--cpu": "cpu_cores", "--memory": "memory_gb", "--gpus": "gpus", "--env": "env",
     "--auth/--no-auth": "auth_enabled", "--primary-key": "primary_key", "--secondary-key": "secondary_key",
-    "--timeout": "timeout_s", "--port": "port", "--bind": "bind_address", "--restart": "restart_policy",
+    "--timeout": "timeout_s", "--port": "port", "--grpc-port": "grpc_port", "--bind": "bind_address", "--restart": "restart_policy",
     "--replicas": "replicas", "--min-replicas": "min_replicas", "--max-replicas": "max_replicas",
     "--target-utilization": "target_utilization", "--cpu-limit": "cpu_cores_limit",
     "--memory-limit": "memory_gb_limit", "--container-port": "container_port",
@@ -165,6 +165,9 @@ def deploy(
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for readiness (default 300)."),
     port: Optional[int] = typer.Option(None, "--port", "-p",
                                        help="[container, edge] Host port (container: a free one; edge: 5001)."),
+    grpc_port: Optional[int] = typer.Option(None, "--grpc-port",
+                                            help="[container, edge] Host port for gRPC, when the image serves "
+                                                 "it (container: one the engine picks; edge: 8001)."),
     bind: Optional[str] = typer.Option(None, "--bind", help="[container] Host address to publish on (0.0.0.0)."),
     restart: Optional[str] = typer.Option(None, "--restart",
                                           help="[container, edge] no, on-failure, always, unless-stopped."),
@@ -199,7 +202,8 @@ def deploy(
     options = _checked_options(target, {
         "cpu_cores": cpu, "memory_gb": memory, "gpus": GpuRequest.parse(gpus) if gpus else None,
         "env": _pairs(env, "--env"), "auth_enabled": auth, "primary_key": primary_key,
-        "secondary_key": secondary_key, "timeout_s": timeout, "port": port, "bind_address": bind,
+        "secondary_key": secondary_key, "timeout_s": timeout, "port": port, "grpc_port": grpc_port,
+        "bind_address": bind,
         "restart_policy": restart, "replicas": replicas, "min_replicas": min_replicas,
         "max_replicas": max_replicas, "target_utilization": target_utilization, "cpu_cores_limit": cpu_limit,
         "memory_gb_limit": memory_limit, "container_port": container_port, "service_type": service_type,

@@ -13,7 +13,14 @@ from docker.models.containers import Container
 from shipyard.deploy_targets._http import request
 from shipyard.deploy_targets._keys import KEYS_ENV, keys_from_env_value
 from shipyard.deploy_targets._readiness import READY_PATH
-from shipyard.deploy_targets.base import DEFAULT_PORT, IMAGE_PORT_LABEL, LABEL_PREFIX, Deployment, DeploymentState
+from shipyard.deploy_targets.base import (
+    DEFAULT_PORT,
+    IMAGE_GRPC_PORT_LABEL,
+    IMAGE_PORT_LABEL,
+    LABEL_PREFIX,
+    Deployment,
+    DeploymentState,
+)
 
 # Containers also inherit the image's labels (``dev.shipyard.port``, ``dev.shipyard.version``...),
 # so everything a deployment adds lives under ``dev.shipyard.deployment``.
@@ -36,9 +43,24 @@ def service_port(labels: dict[str, str]) -> str:
     return f"{labels.get(IMAGE_PORT_LABEL) or DEFAULT_PORT}/tcp"
 
 
+def grpc_service_port(labels: dict[str, str]) -> str | None:
+    """The port the runtime serves gRPC on inside, as ``"8001/tcp"``; None for an image without gRPC."""
+    port = labels.get(IMAGE_GRPC_PORT_LABEL)
+    return f"{port}/tcp" if port else None
+
+
 def host_port(container: Container) -> int | None:
     """The host port the service is published on (while running), else the fixed one, if any."""
-    port = service_port(container.labels)
+    return _published(container, service_port(container.labels))
+
+
+def grpc_host_port(container: Container) -> int | None:
+    """The host port gRPC is published on, if the image serves gRPC."""
+    port = grpc_service_port(container.labels)
+    return _published(container, port) if port else None
+
+
+def _published(container: Container, port: str) -> int | None:
     bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(port)
     if bindings:
         return int(bindings[0]["HostPort"])
@@ -82,6 +104,7 @@ def describe(container: Container, target: str, engine: str, base_url: str | Non
             "image_id": container.attrs["Image"],
             "docker_host": engine,
             "host_port": host_port(container),
+            "grpc_host_port": grpc_host_port(container),
             "restart_count": container.attrs.get("RestartCount", 0),
             "status": container.status,
         },

@@ -22,7 +22,7 @@ from shipyard.deploy_targets.options import DeployOptions, TargetSettings
 from shipyard.errors import SpecError
 from shipyard.runtime.settings import DEFAULT_PORT
 
-__all__ = ["DEFAULT_PORT", "IMAGE_PORT_LABEL", "LABEL_PREFIX", "Deployment", "DeploymentKeys",
+__all__ = ["DEFAULT_GRPC_PORT", "DEFAULT_PORT", "IMAGE_GRPC_PORT_LABEL", "IMAGE_PORT_LABEL", "LABEL_PREFIX", "Deployment", "DeploymentKeys",
            "DeploymentState", "DeployTarget", "RenderedFiles", "validate_name"]
 
 DeploymentState = Literal["Transitioning", "Healthy", "Unhealthy", "Failed", "Stopped"]
@@ -37,6 +37,10 @@ LABEL_PREFIX = "dev.shipyard"
 
 IMAGE_PORT_LABEL = f"{LABEL_PREFIX}.port"
 """Image label (set by the builder) with the port the runtime listens on inside the image."""
+DEFAULT_GRPC_PORT = 8001
+"""The gRPC port images serve by default (the spec's ``grpc_port``; Triton's)."""
+IMAGE_GRPC_PORT_LABEL = f"{LABEL_PREFIX}.grpc-port"
+"""Image label with the port the runtime serves gRPC on inside the image; absent: no gRPC."""
 
 
 def validate_name(name: str) -> str:

@@ -38,6 +38,8 @@ from shipyard.deploy_targets._container_state import (
     LABEL_VERSION,
     describe,
     env_dict,
+    grpc_host_port,
+    grpc_service_port,
     host_port,
     service_port,
 )
@@ -82,6 +84,8 @@ class ContainerOptions(DeployOptions):
 
     port: int | None = Field(default=None, ge=1, le=65535)
     """Host port to publish the service on; default: a free one in 20000-32767, kept from then on."""
+    grpc_port: int | None = Field(default=None, ge=1, le=65535)
+    """Host port to publish gRPC on (images that serve it); default: one the engine picks, kept on updates."""
     bind_address: str = "0.0.0.0"
     """Host address to publish on; ``127.0.0.1`` keeps a local service off the network."""
     restart_policy: RestartPolicy = "unless-stopped"
@@ -181,6 +185,8 @@ class ContainerTarget:
         env = env_dict(old)
         keys = resolve_keys(options, keys_from_env_value(env.get(KEYS_ENV)))
         port = options.port or host_port(old)
+        if options.grpc_port is None and grpc_host_port(old):
+            options = options.model_copy(update={"grpc_port": grpc_host_port(old)})
         was_running = old.status == "running"
         for leftover in self._update_leftovers(name):
             leftover.remove(force=True)
@@ -236,7 +242,7 @@ class ContainerTarget:
                 name=container_name,
                 detach=True,
                 environment={**options.env, KEYS_ENV: keys_value},
-                ports={service_port(image_labels): (options.bind_address, port)},
+                ports=_published_ports(image_labels, options, port),
                 labels=labels,
                 restart_policy=restart,
                 nano_cpus=int(options.cpu_cores * 1e9) if options.cpu_cores else None,
@@ -314,6 +320,15 @@ class ContainerTarget:
     def _describe(self, container: Container) -> Deployment:
         port = host_port(container)
         return describe(container, self.name, self.engine, self._base_url(container) if port else None)
+
+
+def _published_ports(image_labels: dict[str, str], options: ContainerOptions, port: int | None) -> dict[str, Any]:
+    """Docker's ``ports``: the HTTP port on *port*, and gRPC (when the image serves it) on its own."""
+    ports: dict[str, Any] = {service_port(image_labels): (options.bind_address, port)}
+    grpc = grpc_service_port(image_labels)
+    if grpc is not None:
+        ports[grpc] = (options.bind_address, options.grpc_port)  # None: the engine picks
+    return ports
 
 
 def _as_container_options(options: DeployOptions) -> ContainerOptions:

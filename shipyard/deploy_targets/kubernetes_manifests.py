@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from shipyard.deploy_targets.base import DEFAULT_PORT, LABEL_PREFIX, DeploymentKeys
+from shipyard.deploy_targets.base import DEFAULT_GRPC_PORT, DEFAULT_PORT, LABEL_PREFIX, DeploymentKeys
 from shipyard.deploy_targets.options import DeployOptions, ProbeOptions, parse_memory_gb
 from shipyard.errors import SpecError
 
@@ -59,6 +59,9 @@ class KubernetesOptions(DeployOptions):
     """Memory limit per pod (Azure's ``memory_gb_limit``); default: the request."""
     container_port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
     """Port the runtime listens on inside the image (the spec's ``port``)."""
+    grpc_container_port: int | None = Field(default=DEFAULT_GRPC_PORT, ge=1, le=65535)
+    """Port the image serves gRPC on (the spec's ``grpc_port``); ``None`` for an image without gRPC.
+    The Service exposes it on the same port, and readiness is then checked over gRPC."""
     service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
     """How the Service is exposed; ``LoadBalancer`` for an address outside the cluster."""
     service_port: int = Field(default=80, ge=1, le=65535)
@@ -150,8 +153,9 @@ def _resources(options: KubernetesOptions) -> dict[str, Any]:
     return {"requests": requests, "limits": limits}
 
 
-def _probe(path: str, probes: ProbeOptions, *, period: int, initial: int, success: int = 1) -> dict[str, Any]:
-    probe = {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period, "initialDelaySeconds": initial,
+def _probe(check: dict[str, Any], probes: ProbeOptions, *, period: int, initial: int, success: int = 1
+           ) -> dict[str, Any]:
+    probe = {**check, "periodSeconds": period, "initialDelaySeconds": initial,
              "timeoutSeconds": probes.timeout_seconds, "failureThreshold": probes.failure_threshold}
     if success != 1:
         probe["successThreshold"] = success
@@ -159,11 +163,15 @@ def _probe(path: str, probes: ProbeOptions, *, period: int, initial: int, succes
 
 
 def _readiness_probe(options: KubernetesOptions) -> dict[str, Any]:
+    """Readiness over gRPC's health service when the image serves gRPC (SERVING once the model is
+    ready and gRPC accepts calls; HTTP stays covered by liveness), else ``/v2/health/ready``."""
+    check = ({"grpc": {"port": options.grpc_container_port}} if options.grpc_container_port
+             else {"httpGet": {"path": "/v2/health/ready", "port": "http"}})
     ready = options.readiness_probe
     if ready is None:
         probes = options.probes
-        return _probe("/v2/health/ready", probes, period=max(1, probes.period_seconds // 2), initial=0)
-    return _probe("/v2/health/ready", ready, period=ready.period_seconds, initial=ready.initial_delay_seconds,
+        return _probe(check, probes, period=max(1, probes.period_seconds // 2), initial=0)
+    return _probe(check, ready, period=ready.period_seconds, initial=ready.initial_delay_seconds,
                   success=ready.success_threshold)
 
 
@@ -179,10 +187,10 @@ def render_deployment(name: str, namespace: str, image: str, options: Kubernetes
         "name": CONTAINER_NAME,
         "image": image,
         "imagePullPolicy": options.image_pull_policy,
-        "ports": [{"name": "http", "containerPort": options.container_port, "protocol": "TCP"}],
+        "ports": _container_ports(options),
         "env": env,
         "resources": _resources(options),
-        "livenessProbe": _probe("/v2/health/live", probes, period=probes.period_seconds, initial=probes.initial_delay_seconds),
+        "livenessProbe": _probe({"httpGet": {"path": "/v2/health/live", "port": "http"}}, probes, period=probes.period_seconds, initial=probes.initial_delay_seconds),
         "readinessProbe": _readiness_probe(options),
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                             "runAsNonRoot": True, "runAsUser": options.run_as_user,
@@ -224,11 +232,20 @@ def render_deployment(name: str, namespace: str, image: str, options: Kubernetes
             "metadata": _meta(name, namespace, annotations=annotations), "spec": spec}
 
 
+def _container_ports(options: KubernetesOptions) -> list[dict[str, Any]]:
+    ports = [{"name": "http", "containerPort": options.container_port, "protocol": "TCP"}]
+    if options.grpc_container_port:
+        ports.append({"name": "grpc", "containerPort": options.grpc_container_port, "protocol": "TCP"})
+    return ports
+
+
 def render_service(name: str, namespace: str, options: KubernetesOptions) -> Manifest:
+    ports = [{"name": "http", "port": options.service_port, "targetPort": "http", "protocol": "TCP"}]
+    if options.grpc_container_port:
+        ports.append({"name": "grpc", "port": options.grpc_container_port, "targetPort": "grpc", "protocol": "TCP",
+                      "appProtocol": "grpc"})
     return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(name, namespace),
-            "spec": {"type": options.service_type, "selector": {LABEL_DEPLOYMENT: name},
-                     "ports": [{"name": "http", "port": options.service_port, "targetPort": "http",
-                                "protocol": "TCP"}]}}
+            "spec": {"type": options.service_type, "selector": {LABEL_DEPLOYMENT: name}, "ports": ports}}
 
 
 def render_autoscaler(name: str, namespace: str, options: KubernetesOptions) -> Manifest:

@@ -78,6 +78,23 @@ def containers_of(client: docker.DockerClient, deployment: str) -> list[str]:
     return [c.name for c in client.containers.list(all=True, filters={"label": f"{LABEL}={deployment}"})]
 
 
+def _check_grpc(port: int, key: str, *, expected: list[int]) -> None:
+    """Score the iris sample over gRPC with tritonclient (the V2 convention for entry scripts)."""
+    import numpy as np
+    import tritonclient.grpc as triton_grpc
+    from tritonclient.utils import InferenceServerException
+
+    rows = np.array(json.loads(SAMPLE.read_text())["data"], dtype=np.float64)
+    with triton_grpc.InferenceServerClient(f"127.0.0.1:{port}") as client:
+        assert client.is_server_ready()
+        data = triton_grpc.InferInput("data", list(rows.shape), "FP64")
+        data.set_data_from_numpy(rows)
+        result = client.infer("iris", [data], headers={"authorization": f"Bearer {key}"})
+        assert result.as_numpy("output0").tolist() == expected
+        with pytest.raises(InferenceServerException, match="API key"):
+            client.infer("iris", [data])
+
+
 def test_deploy_invoke_update_and_delete_the_example(docker_client, example_image, iris_v2_image, name):
     deployed = shipyard("deploy", example_image, "--name", name, "--cpu", "1", "--memory", "1G", "--json")
     assert deployed.returncode == 0, deployed.stderr
@@ -104,6 +121,11 @@ def test_deploy_invoke_update_and_delete_the_example(docker_client, example_imag
     assert container.attrs["HostConfig"]["NanoCpus"] == 1_000_000_000
     assert "SHIPYARD_API_KEYS" not in json.dumps(docker_client.images.get(example_image).attrs["Config"])
 
+    # the image serves gRPC too, published on a host port of its own, with the same keys
+    grpc_port = service["details"]["grpc_host_port"]
+    assert isinstance(grpc_port, int) and grpc_port != service["details"]["host_port"]
+    _check_grpc(grpc_port, keys["primary"], expected=[0, 2])
+
     listed = shipyard("list")
     assert name in listed.stdout and uri in listed.stdout
 
@@ -127,6 +149,7 @@ def test_deploy_invoke_update_and_delete_the_example(docker_client, example_imag
     assert old_secondary.status_code == 401
     assert docker_client.containers.get(name).attrs["HostConfig"]["NanoCpus"] == 1_000_000_000
     assert containers_of(docker_client, name) == [name]  # the old container is gone
+    assert after["details"]["grpc_host_port"] == grpc_port  # gRPC clients keep their address too
 
     # settings only: leave the image out, the deployment keeps the one it runs
     resized = shipyard("deploy", "--name", name, "--cpu", "0.5", "--json")

@@ -35,6 +35,7 @@ CASES = {
         node_selector={"agentpool": "gpu"}, tolerations=[{"key": "sku", "value": "gpu", "effect": "NoSchedule"}],
         image_pull_secrets=["acr"], service_type="LoadBalancer", env={"SHIPYARD_WORKERS": "2"}),
     "no auth": dict(auth_enabled=False),
+    "an image without gRPC": dict(grpc_container_port=None),
     "probe timings and autoscaler behaviour (from Azure imports)": dict(
         probes={"period_seconds": 20, "initial_delay_seconds": 40, "timeout_seconds": 5, "failure_threshold": 5},
         readiness_probe={"period_seconds": 3, "initial_delay_seconds": 1, "timeout_seconds": 2,
@@ -62,8 +63,10 @@ def test_deployment_probes_the_runtime_and_runs_as_non_root():
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
-    assert container["ports"] == [{"name": "http", "containerPort": 5001, "protocol": "TCP"}]
+    # readiness over gRPC's health service: SERVING once the model is ready and gRPC accepts calls
+    assert container["readinessProbe"]["grpc"] == {"port": 8001}
+    assert container["ports"] == [{"name": "http", "containerPort": 5001, "protocol": "TCP"},
+                                  {"name": "grpc", "containerPort": 8001, "protocol": "TCP"}]
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 10001
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert pod["automountServiceAccountToken"] is False
@@ -141,3 +144,14 @@ def test_cli_refuses_container_flags_for_kubernetes(tmp_path):
     assert result.returncode == 2
     assert "--port does not apply to --target kubernetes" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_grpc_is_published_by_the_service_and_can_be_left_out():
+    service = _render()["Service"]
+    assert {"name": "grpc", "port": 8001, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"} in (
+        service["spec"]["ports"])
+    without = _render(grpc_container_port=None)
+    container = without["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
+    assert [port["name"] for port in container["ports"]] == ["http"]
+    assert [port["name"] for port in without["Service"]["spec"]["ports"]] == ["http"]
