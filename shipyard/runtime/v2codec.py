@@ -163,8 +163,9 @@ def _from_binary(name: str, datatype: str, shape: list[int], count: int, chunk: 
             f"input '{name}': shape {shape} of {datatype} needs {count * dtype.itemsize} bytes, "
             f"binary_data_size is {len(chunk)}"
         )
-    # A copy, not a view: models may write to their inputs, and a view would pin the whole body.
-    return np.frombuffer(chunk, dtype=dtype, count=count).reshape(shape).copy()
+    # Zero-copy: a read-only view of the request body (16 MB decode: 5 ms with a copy, 5 us without).
+    # Scorers that hand arrays to code that may write to them (PyTorch, a score.py) copy those then.
+    return np.frombuffer(chunk, dtype=dtype, count=count).reshape(shape)
 
 
 def _from_json(name: str, datatype: str, shape: list[int], count: int, data: Any) -> np.ndarray:

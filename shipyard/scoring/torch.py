@@ -278,7 +278,8 @@ class TorchScorer(BatchingScorer):
 
     def _forward(self, arrays: dict[str, np.ndarray]) -> Outputs:
         torch = self._torch
-        args = [torch.from_numpy(np.ascontiguousarray(array)).to(self.device) for array in arrays.values()]
+        # writable: a V2 binary tensor is a read-only view of the request body, and models may write to inputs
+        args = [torch.from_numpy(np.require(array, requirements=("C", "W"))).to(self.device) for array in arrays.values()]
         try:
             with torch.inference_mode():
                 result = self.model(*args)

@@ -34,7 +34,7 @@ def test_json_inputs_flat_or_nested_become_shaped_arrays() -> None:
     assert text.tolist() == [b"a", "ü".encode()]
 
 
-def test_binary_inputs_are_sliced_in_order_and_writable() -> None:
+def test_binary_inputs_are_sliced_in_order_without_copying() -> None:
     values = np.arange(6, dtype=np.float32).reshape(2, 3)
     words = [b"one", b""]
     packed_words = b"".join(struct.pack("<I", len(w)) + w for w in words)
@@ -46,8 +46,11 @@ def test_binary_inputs_are_sliced_in_order_and_writable() -> None:
     request, _ = v2codec.decode_request(body, len(header))
     x, w = request.inputs
     assert np.array_equal(x.data, values) and x.data.flags.writeable
+    assert np.shares_memory(x.data, np.frombuffer(body, dtype=np.uint8))  # a view of the body: zero-copy
     assert x.parameters == {}  # the transport detail is not passed to the model
     assert w.data.tolist() == words
+    request, _ = v2codec.decode_request(bytes(body), len(header))  # what the server reads: immutable bytes
+    assert not request.inputs[0].data.flags.writeable  # so a view is read-only; scorers that write copy
 
 
 @pytest.mark.parametrize(

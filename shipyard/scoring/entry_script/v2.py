@@ -76,8 +76,8 @@ class V2Adapter:
 
     def _argument(self, tensor: InferTensor) -> Any:
         """numpy parameters take the array; scalar parameters a one-element tensor's value; others lists."""
-        if tensor.name in self.numpy_parameters:
-            return tensor.data
+        if tensor.name in self.numpy_parameters:  # a copy of a read-only (zero-copy) tensor: run() may write to it
+            return tensor.data if tensor.data.flags.writeable else tensor.data.copy()
         value = _json_value(tensor)
         value = value.tolist() if isinstance(value, np.ndarray) else value
         if tensor.name in self.scalar_parameters and tensor.data.size == 1:
