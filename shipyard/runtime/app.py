@@ -29,7 +29,7 @@ from shipyard.runtime.admission import Admission, limit_endpoint
 from shipyard.runtime.auth import ApiKeyAuth
 from shipyard.runtime.dataplane import DataPlane
 from shipyard.runtime.middleware import Endpoint, RuntimeMiddleware
-from shipyard.runtime.responses import error_response
+from shipyard.runtime.responses import AZURE_HTTP_ERRORS, error_response
 from shipyard.runtime.settings import RuntimeSettings
 from shipyard.scoring.base import ModelInfo, Scorer
 
@@ -216,4 +216,5 @@ async def _flush_regularly(app_metrics: metrics.Metrics, access_log: AccessLog |
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     """Unknown routes and wrong methods answer JSON like every other error."""
     message = exc.detail if exc.status_code != 404 else f"no route {request.method} {request.url.path}"
-    return error_response(exc.status_code, str(message), dict(exc.headers or {}))
+    return error_response(exc.status_code, str(message), dict(exc.headers or {}),
+                          azure_message=AZURE_HTTP_ERRORS.get(exc.status_code))

@@ -21,7 +21,7 @@ from shipyard.errors import ScoringError
 from shipyard.runtime import limits
 from shipyard.runtime.dataplane import DataPlane
 from shipyard.runtime.middleware import REQUEST_ID_KEY, ROUTE_KEY
-from shipyard.runtime.responses import error_response, json_response, send_body, send_error, start_message
+from shipyard.runtime.responses import AZURE_HTTP_ERRORS, error_response, json_response, send_body, send_error, start_message
 from shipyard.scoring.base import ScoreRequest, ScoreResponse
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ SCORE_PATH = "/score"
 _ALLOW = [(b"allow", b"GET, POST, OPTIONS")]
 _FAILED = {True: b"True", False: b"False"}
 _JSON = b"application/json"
+_HTML = b"text/html; charset=utf-8"
 
 
 class ScoreEndpoint:
@@ -42,12 +43,14 @@ class ScoreEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope[ROUTE_KEY] = SCORE_PATH
         method = scope["method"]
-        if method == "OPTIONS":
-            await send(start_message(scope, 200, [(b"content-length", b"0"), *_ALLOW]))
+        if method == "OPTIONS":  # azmlinfsrv: AMLResponse("", 200), i.e. Flask's text/html
+            await send(start_message(scope, 200, [(b"content-type", _HTML), (b"content-length", b"0"), *_ALLOW,
+                                                  (b"x-ms-run-function-failed", b"False")]))
             await send({"type": "http.response.body", "body": b""})
             return
         if method not in ("GET", "POST"):
-            await send_error(scope, send, 405, f"method {method} is not allowed on /score; use POST or GET", _ALLOW)
+            await send_error(scope, send, 405, f"method {method} is not allowed on /score; use POST or GET", _ALLOW,
+                             azure_message=AZURE_HTTP_ERRORS[405])
             return
         request_id = scope[REQUEST_ID_KEY]
         try:

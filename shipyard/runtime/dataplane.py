@@ -391,6 +391,8 @@ class DataPlane:
         """Log a model error with its traceback; the client gets a 500 naming only the request id."""
         logger.error("%s failed for request %s", "run()" if protocol == "score" else "infer", request_id,
                      exc_info=exc)
+        if protocol == "score":  # azmlinfsrv's words exactly; the id goes in the body's request_id
+            return ScoringError(UNEXPECTED_SCORE_ERROR)
         return ScoringError(f"{UNEXPECTED_SCORE_ERROR} Request id: {request_id}")
 
 

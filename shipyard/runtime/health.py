@@ -14,7 +14,7 @@ process exits non-zero (see :mod:`shipyard.runtime.server`).
 from __future__ import annotations
 
 from fastapi import FastAPI
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from shipyard.runtime.dataplane import DataPlane
 from shipyard.runtime.responses import error_response, json_response
@@ -29,7 +29,7 @@ def register(app: FastAPI, dataplane: DataPlane) -> None:
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def azure_health() -> Response:
         if dataplane.ready:
-            return PlainTextResponse("Healthy")
+            return HTMLResponse("Healthy")  # text/html; charset=utf-8: Flask's default, as azmlinfsrv sends
         return error_response(503, str(dataplane.not_ready_error()), _RETRY)
 
     @app.api_route("/v2/health/live", methods=["GET", "HEAD"], include_in_schema=False)

@@ -1,7 +1,10 @@
 """Response helpers shared by the raw ASGI endpoints, the FastAPI routes and the middleware.
 
 Every error body has the same shape, ``{"error": msg, "message": msg}``: V2 clients (tritonclient,
-KServe) read ``error`` and Azure ML clients read ``message``, so one body serves both.
+KServe) read ``error`` and Azure ML clients read ``message``, so one body serves both. Where
+azmlinfsrv answered with fixed words (werkzeug's 404/405 texts), ``message`` keeps them and
+``error`` says more. Every error carries ``x-ms-run-function-failed`` (``False`` unless said
+otherwise), as azmlinfsrv's error answers do.
 """
 
 from __future__ import annotations
@@ -17,8 +20,21 @@ from shipyard.scoring import json_codec
 JSON = b"application/json"
 
 
-def error_document(message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": message, "message": message, **extra}
+# What azmlinfsrv (werkzeug) says in "message" for these; "error" says more.
+AZURE_HTTP_ERRORS = {
+    404: "The requested URL was not found on the server. If you entered the URL manually please check your spelling "
+         "and try again.",
+    405: "The method is not allowed for the requested URL.",
+}
+
+
+RUN_FAILED = b"x-ms-run-function-failed"
+_NOT_FAILED = (RUN_FAILED, b"False")
+
+
+def error_document(message: str, *, azure_message: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The error body; *azure_message*, when given, is what azmlinfsrv said in ``message``."""
+    return {"error": message, "message": azure_message or message, **extra}
 
 
 ID_HEADERS_KEY = "shipyard.id_headers"  # scope key: the request-id headers every answer carries
@@ -53,6 +69,8 @@ async def send_error(scope: Scope, send: Send, status: int, message: str,
     headers = list(headers)
     if status == 503 and not any(name == b"retry-after" for name, _ in headers):
         headers.append((b"retry-after", b"1"))
+    if not any(name == RUN_FAILED for name, _ in headers):
+        headers.append(_NOT_FAILED)
     await send_body(scope, send, status, json_codec.dumps(error_document(message, **extra)), headers=headers)
 
 
@@ -61,5 +79,7 @@ def json_response(document: Any, status: int = 200, headers: dict[str, str] | No
     return Response(json_codec.dumps(document), status_code=status, media_type="application/json", headers=headers)
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return json_response(error_document(message), status, headers)
+def error_response(status: int, message: str, headers: dict[str, str] | None = None,
+                   azure_message: str | None = None) -> Response:
+    return json_response(error_document(message, azure_message=azure_message), status,
+                         {"x-ms-run-function-failed": "False", **(headers or {})})
