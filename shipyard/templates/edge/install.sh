@@ -4,6 +4,7 @@
 #
 #   sh install.sh            verify the bundle, load the image, replace the scoring container
 #   sh install.sh --verify   only verify the bundle; change nothing
+#   sh install.sh --help     print the usage; change nothing (any other argument is refused)
 #
 # Order matters on a device with a poor link: nothing on the device changes until every file of
 # the bundle matched its SHA-256 and `docker load` succeeded, and the previous container is kept
@@ -17,6 +18,37 @@ set -eu
 
 log() { printf 'shipyard-install: %s\n' "$*" >&2; }
 fail() { log "error: $*"; exit 1; }
+
+usage() {
+    cat <<'USAGE'
+Usage: sh install.sh [--verify | --help]
+
+Installs this Shipyard edge bundle on this device's Docker Engine (DOCKER_HOST is honoured):
+  1. verifies every file against SHA256SUMS (nothing changes if one does not match),
+  2. loads image.tar.gz with docker load,
+  3. replaces the scoring container (the previous one is kept, stopped, until the new one is ready),
+  4. waits for GET /v2/health/ready, and puts the previous container back if it never answers.
+It says what it is about to change before changing it.
+
+Options:
+  --verify   only check the bundle's files; change nothing
+  --help     print this help; change nothing
+
+Environment:
+  SHIPYARD_HEALTH_TIMEOUT_S   seconds to wait for the new container (default: the bundle's)
+USAGE
+}
+
+# Arguments first: --help and a mistyped option must never reach docker.
+verify_only=no
+for argument in "$@"; do
+    case "$argument" in
+        -h|--help) usage; exit 0 ;;
+        --verify) verify_only=yes ;;
+        *) log "error: unknown argument '$argument'; nothing was changed. Usage: sh install.sh [--verify | --help]"
+           exit 2 ;;
+    esac
+done
 
 bundle_dir=$(cd "$(dirname "$0")" && pwd)
 cd "$bundle_dir"
@@ -39,7 +71,7 @@ log "verified $(grep -c . SHA256SUMS) files against SHA256SUMS"
 # Only now is it safe to read the settings file.
 . ./bundle.conf
 
-if [ "${1:-}" = "--verify" ]; then
+if [ "$verify_only" = yes ]; then
     log "bundle for '$NAME' ($IMAGE_REF, $PLATFORM) is intact"
     exit 0
 fi
@@ -57,6 +89,14 @@ case "$PLATFORM" in
     */"$engine_arch"|*/"$engine_arch"/*) ;;
     *) log "warning: image is $PLATFORM but the engine runs on $engine_arch; it starts only with emulation (qemu binfmt) installed" ;;
 esac
+
+# Say what is about to change, before anything does.
+if docker container inspect "$NAME" >/dev/null 2>&1; then
+    replacing="replace the container '$NAME' (now $(docker inspect --format '{{.Config.Image}}, {{.State.Status}}' "$NAME" 2>/dev/null || echo unknown); kept, stopped, as '$NAME-shipyard-old' until the new one is ready)"
+else
+    replacing="create the container '$NAME'"
+fi
+log "about to change this device's Docker Engine (${DOCKER_HOST:-default socket}): load $IMAGE_REF, $replacing, publish port ${HOST_PORT:-(none)} -> $CONTAINER_PORT, restart policy $RESTART"
 
 # --- 2. load (adds an image; the running container is untouched) ----------------------------
 if ! load_output=$(docker load -i image.tar.gz 2>&1); then
