@@ -266,10 +266,14 @@ def _requirement(args: str, options_text: str, *, where: _Where, root: Path) -> 
     text, markers = _split_markers(args, ";")
     path, extras = _strip_extras(text)
     looks_like_path = "/" in text or text.startswith(".")
-    if looks_like_path or path.lower().endswith(ARCHIVE_SUFFIXES):
-        if looks_like_path or "@" not in path:
-            local = _local(path, where=where, root=root, kind="any")
-            return _local_requirement(local, extras, markers, suffix, where=where)
+    before_at = path.split("@", 1)[0]
+    is_url_requirement = "@" in path and not ("/" in before_at or before_at.startswith("."))
+    if looks_like_path and (where.source.parent / path).is_dir():
+        return _local_requirement(_local(path, where=where, root=root, kind="dir"), extras, markers, suffix,
+                                  where=where)
+    if path.lower().endswith(ARCHIVE_SUFFIXES) and not is_url_requirement:
+        return _local_requirement(_local(path, where=where, root=root, kind="file"), extras, markers, suffix,
+                                  where=where)
     try:
         requirement = Requirement(args)
     except InvalidRequirement as exc:
