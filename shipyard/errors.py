@@ -115,6 +115,20 @@ class BuildStepError(BuildError):
         self.log_tail, self.package = list(log_tail or []), package
 
 
+class ImageCheckError(BuildError):
+    """The image built, but loading the model in it failed (``python -m shipyard.runtime.check``).
+
+    ``log`` holds what the check printed (the entry script's traceback); ``image_id`` is the
+    untagged image, kept for debugging (``docker run --rm -it IMAGE_ID sh``); ``status`` is the
+    check's exit status (None when it timed out).
+    """
+
+    def __init__(self, message: str, *, image_id: str, log: list[str] | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.image_id, self.log, self.status = image_id, list(log or []), status
+
+
 class ServerStartError(ShipyardError):
     """The runtime could not start serving (the port is taken, a setting is invalid...)."""
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import requests
 from docker.errors import APIError, DockerException
 
 from shipyard.builder._docker import docker_client
@@ -26,11 +27,16 @@ from shipyard.builder.plan import BASE_PYTHON_LABEL, BuildPlan, plan_build
 from shipyard.builder.progress import BuildEvent, BuildLog, StepRecord
 from shipyard.builder.spec import DeploymentSpec
 from shipyard.builder.support import check_python_supported
-from shipyard.errors import BuildError, SpecError
+from shipyard.errors import BuildError, ImageCheckError, SpecError
+from shipyard.runtime.check import OK_MARKER
 
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[BuildEvent], None]
+#: The build-time check: load the model in the built image (shipyard/runtime/check.py).
+CHECK_COMMAND = ("python", "-m", "shipyard.runtime.check")
+CHECK_TIMEOUT_S = 600.0
+CHECK_TAIL_LINES = 40
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 
 
@@ -46,6 +52,8 @@ class BuildResult:
     plan: BuildPlan
     log: list[str] = field(default_factory=list)
     pushed: str | None = None
+    check_log: list[str] = field(default_factory=list)
+    """What the build-time check printed (empty with ``check=False``)."""
 
     @property
     def cached_steps(self) -> int:
@@ -63,7 +71,8 @@ class BuildResult:
 def build_image(spec: DeploymentSpec, tag: str, *, base_image: str | None = None, platform: str | None = None,
                 extra_ca: Path | None = None, push: bool = False, no_cache: bool = False, pull: bool = False,
                 progress: ProgressCallback | None = None, client: docker.DockerClient | None = None,
-                runtime_wheel: Path | None = None) -> BuildResult:
+                runtime_wheel: Path | None = None, check: bool = True,
+                check_timeout_s: float = CHECK_TIMEOUT_S) -> BuildResult:
     """Build the image for *spec* and tag it *tag*; optionally push it.
 
     Args:
@@ -78,11 +87,15 @@ def build_image(spec: DeploymentSpec, tag: str, *, base_image: str | None = None
         progress: called with each :class:`BuildEvent` (step, cached, running, output, done).
         client: a Docker SDK client (default: ``DOCKER_HOST`` or the local socket).
         runtime_wheel: install this Shipyard wheel instead of one packed from the running installation.
+        check: load the model in the built image before tagging it (import the entry script, run
+            ``init()``; see :func:`check_image`). ``False`` is ``--no-check``.
+        check_timeout_s: how long that check may take.
 
     Raises:
         SpecError: invalid spec, environment, or a base image with the wrong Python.
         DockerUnavailableError: no engine answers.
         BuildStepError: a step failed; names the step, its command, exit code and output tail.
+        ImageCheckError: the image built, but the model did not load in it; carries the script's traceback.
         BuildError: the base image is missing, or the push failed.
     """
     plan = plan_build(spec, base_image=base_image, platform=platform, extra_ca=extra_ca)
@@ -94,8 +107,9 @@ def build_image(spec: DeploymentSpec, tag: str, *, base_image: str | None = None
     logger.info("building %s from %s on %s", tag, plan.base_image, platform or "the engine's platform")
     with context.tar() as archive:
         try:
+            # Untagged until checked: a tag never points at an image whose model does not load.
             stream = client.api.build(
-                fileobj=archive, custom_context=True, tag=tag, rm=True, forcerm=True, decode=True,
+                fileobj=archive, custom_context=True, rm=True, forcerm=True, decode=True,
                 nocache=no_cache, pull=pull, platform=platform, buildargs=_proxy_args())
             for record in stream:
                 log.feed(record)
@@ -103,9 +117,13 @@ def build_image(spec: DeploymentSpec, tag: str, *, base_image: str | None = None
             raise BuildError(f"the Docker Engine refused the build: {exc.explanation or exc}") from exc
         except DockerException as exc:
             raise BuildError(f"the build stopped: {exc}") from exc
-    image_id = log.image_id or client.images.get(tag).id
+    image_id = log.image_id or client.images.get(log.built_id()).id
+    check_log = check_image(image_id, plan, client=client, timeout_s=check_timeout_s, progress=progress) \
+        if check else []
+    repository, version = _split_tag(tag)
+    client.api.tag(image_id, repository, version, force=True)
     result = BuildResult(tag=tag, image_id=image_id, steps=log.steps, duration_s=time.monotonic() - started,
-                         dockerfile=context.dockerfile, plan=plan, log=log.lines)
+                         dockerfile=context.dockerfile, plan=plan, log=log.lines, check_log=check_log)
     logger.info("built %s (%s) in %.1f s, %d/%d steps cached", tag, image_id[:19], result.duration_s,
                 result.cached_steps, len(result.steps))
     if push:
@@ -121,7 +139,7 @@ def push_image(tag: str, *, progress: ProgressCallback | None = None,
         BuildError: the registry refused or could not be reached.
     """
     client = client or docker_client()
-    repository, _, version = tag.rpartition(":") if ":" in tag.rsplit("/", 1)[-1] else (tag, "", "latest")
+    repository, version = _split_tag(tag)
     digest = ""
     try:
         for record in client.images.push(repository, tag=version, stream=True, decode=True):
@@ -137,6 +155,60 @@ def push_image(tag: str, *, progress: ProgressCallback | None = None,
     if not digest:
         raise BuildError(f"pushing {tag} reported no digest; check the registry's logs")
     return f"{repository}@{digest}"
+
+
+def check_image(image: str, plan: BuildPlan, *, client: docker.DockerClient, timeout_s: float = CHECK_TIMEOUT_S,
+                progress: ProgressCallback | None = None) -> list[str]:
+    """Load the model in *image* as a worker would (import the entry script, run ``init()``), then stop.
+
+    Runs ``python -m shipyard.runtime.check`` in a throw-away container from the built image, with
+    the image's own user, settings and network, and no ports. It runs after the build rather than
+    as a ``RUN`` step, so the image, its layers and its cache stay exactly what the Dockerfile
+    makes (whatever ``init()`` writes is thrown away with the container).
+
+    Returns:
+        the lines the check printed.
+
+    Raises:
+        ImageCheckError: the model did not load (with the script's traceback), or the check timed out.
+    """
+    if progress is not None:
+        progress(BuildEvent("check", text="check: importing the entry script and running init() in the image"))
+    container = client.containers.create(image, list(CHECK_COMMAND), **(
+        {"platform": plan.platform} if plan.platform else {}))
+    status: int | None = None
+    try:
+        container.start()
+        try:
+            status = int(container.wait(timeout=timeout_s).get("StatusCode", 1))
+        except requests.exceptions.RequestException:
+            container.kill()
+        lines = container.logs(stdout=True, stderr=True).decode(errors="replace").splitlines()
+    finally:
+        container.remove(force=True)
+    for line in lines:
+        if progress is not None:
+            progress(BuildEvent("output", text=line))
+    if status == 0 and any(line.startswith(OK_MARKER) for line in lines):
+        return lines
+    what = (f"did not finish within {timeout_s:.0f} s" if status is None
+            else f"failed (exit status {status})")
+    shown = "\n".join(f"  {line}" for line in lines[-CHECK_TAIL_LINES:])
+    raise ImageCheckError(
+        f"the image built, but loading the model in it {what}: python -m shipyard.runtime.check imports the "
+        f"entry script and runs init() as a deployment would, and a deployment of this image would fail the "
+        f"same way.\n{shown}\nFix the entry script or the environment (version pins) and build again; the "
+        f"untagged image is {image[:19]} (docker run --rm -it --entrypoint sh {image[:19]}). --no-check "
+        "(check=False) skips this check, e.g. when init() needs a GPU or a service the build host lacks.",
+        image_id=image, log=lines, status=status)
+
+
+def _split_tag(tag: str) -> tuple[str, str]:
+    """``registry:5000/team/name:1`` -> (``registry:5000/team/name``, ``1``); no tag means ``latest``."""
+    if ":" in tag.rsplit("/", 1)[-1]:
+        repository, _, version = tag.rpartition(":")
+        return repository, version
+    return tag, "latest"
 
 
 def _check_base_image(client: docker.DockerClient, plan: BuildPlan, *, pull: bool) -> None:

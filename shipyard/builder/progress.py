@@ -19,10 +19,11 @@ from packaging.utils import canonicalize_name
 
 from shipyard.errors import BuildStepError
 
-EventKind = Literal["step", "cached", "running", "output", "done"]
+EventKind = Literal["step", "cached", "running", "output", "done", "check"]
 TAIL_LINES = 20
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_BUILT = re.compile(r"^Successfully built ([0-9a-f]+)$")
 _EXIT_CODE = re.compile(r"returned a non-zero code: (\d+)")
 _PIP_MISSING = (
     re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)"),
@@ -83,6 +84,14 @@ class BuildLog:
             self.image_id = record["aux"]["ID"]
         for line in str(record.get("stream", "")).splitlines():
             self._line(line)
+
+    def built_id(self) -> str:
+        """The built image's (short) ID from the log, for engines that send no ``aux`` record."""
+        for line in reversed(self.lines):
+            match = _BUILT.match(line.strip())
+            if match:
+                return match[1]
+        raise BuildStepError("the build finished without reporting an image ID", log_tail=self.lines[-TAIL_LINES:])
 
     def _line(self, line: str) -> None:
         self.lines.append(line)

@@ -55,6 +55,8 @@ def build_image(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every line of the build output."),
     runtime_wheel: Path | None = typer.Option(None, "--runtime-wheel", exists=True, dir_okay=False,
                                               help="Install this Shipyard wheel instead of this installation."),
+    no_check: bool = typer.Option(False, "--no-check",
+                                  help="Skip loading the model in the built image (import score.py, run init())."),
 ) -> None:
     """Build an image from a deployment spec on the Docker Engine (DOCKER_HOST or the local socket)."""
     _show_logs(verbose)
@@ -71,7 +73,7 @@ def build_image(
     printer = _ProgressPrinter(verbose=verbose)
     result = builder.build_image(loaded, tag, base_image=base_image, platform=platform, extra_ca=extra_ca,
                                  push=push, no_cache=no_cache, pull=pull, progress=printer,
-                                 runtime_wheel=runtime_wheel)
+                                 runtime_wheel=runtime_wheel, check=not no_check)
     printer.finish()
     console.print(f"[green]built[/] {result.tag} ({result.image_id[:19]}) in {result.duration_s:.1f} s, "
                   f"{result.cached_steps}/{len(result.steps)} steps from cache")
@@ -131,10 +133,15 @@ class _ProgressPrinter:
         elif event.kind == "running" and self.pending is not None:
             console.print(f"[dim][{event.step}/{event.total}][/] {escape(_short(self.pending.text))} [yellow]running[/]")
             self.pending = None
+        elif event.kind == "check":
+            self._flush()
+            console.print(escape(event.text))
+            self.status.update(escape(event.text))
         elif event.kind == "output":
             if self.verbose:
                 console.print(f"    [dim]{escape(event.text)}[/]")
-            self.status.update(f"[{event.step}/{event.total}] {escape(_short(event.text, 100))}")
+            where = f"[{event.step}/{event.total}] " if event.step is not None else "check: "
+            self.status.update(f"{where}{escape(_short(event.text, 100))}")
 
     def _flush(self) -> None:
         if self.pending is not None:  # COPY steps report neither 'cached' nor 'running'

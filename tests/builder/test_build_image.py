@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from shipyard.builder import build_image, load_spec
-from shipyard.errors import BuildError, BuildStepError, SpecError
+from shipyard.errors import BuildError, BuildStepError, ImageCheckError, SpecError
+from shipyard.runtime.check import OK_MARKER
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -31,6 +32,9 @@ def test_the_example_image_scores_like_the_model_in_process(example_build, examp
     assert response.status_code == 200, running.logs()
     assert response.json() == expected
     assert httpx.get(f"{running.url}/", timeout=5).text == "Healthy"
+    # build_image loaded the model in the image (import score.py, init()) before tagging it
+    assert any(line.startswith(f"{OK_MARKER}: model iris 1 loaded by EntryScriptScorer")
+               for line in example_build.check_log), example_build.check_log
 
 
 def test_the_image_describes_itself_and_runs_as_non_root(example_build, docker_client):
@@ -135,3 +139,29 @@ def test_a_base_image_with_another_python_is_refused_before_building(example_dir
 
 def _pem_blocks(text: str) -> list[str]:
     return re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", text, re.DOTALL)
+
+
+def test_an_entry_script_that_cannot_import_fails_the_build_with_its_traceback(
+        tmp_path, example_dir, docker_base_image, host_ca_bundle, docker_client, runtime_wheel):
+    # Azure ML v1 samples load models with `from sklearn.externals import joblib`, gone since
+    # scikit-learn 0.23: the environment installs, the script cannot import. The build must say so.
+    shutil.copytree(example_dir, tmp_path / "v1")
+    score = tmp_path / "v1" / "score.py"
+    score.write_text("from sklearn.externals import joblib\n" + score.read_text())
+    options = {"base_image": docker_base_image, "extra_ca": host_ca_bundle, "client": docker_client,
+               "runtime_wheel": runtime_wheel}
+    with pytest.raises(ImageCheckError) as caught:
+        build_image(load_spec(tmp_path / "v1"), "shipyard-test-v1:latest", **options)
+    error = caught.value
+    message = str(error)
+    assert error.status == 3 and error.exit_code == 4  # 4: the CLI's exit status for a failed build
+    assert "the image built, but loading the model in it failed (exit status 3)" in message
+    assert "Traceback (most recent call last)" in message and 'score.py", line 1, in <module>' in message
+    assert "ImportError: cannot import name 'joblib' from 'sklearn.externals'" in message
+    assert "--no-check" in message
+    assert not docker_client.images.list(name="shipyard-test-v1")  # no tag points at the broken image
+    unchecked = build_image(load_spec(tmp_path / "v1"), "shipyard-test-v1:latest", check=False, **options)
+    try:
+        assert unchecked.image_id == error.image_id and unchecked.check_log == []
+    finally:
+        docker_client.images.remove(unchecked.image_id, force=True)
