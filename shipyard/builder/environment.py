@@ -84,7 +84,8 @@ def _read_conda(path: Path, out: ResolvedEnvironment, *, gpu: bool, root: Path) 
     data, lines = load_yaml(path)
     where = str(path)
     if not isinstance(data, dict):
-        raise SpecError("a conda environment must be a mapping with 'dependencies'", file=where)
+        raise SpecError("a conda environment must be a mapping with 'dependencies'", file=where,
+                        line=lines.line_of(()) or 1)
     unknown = sorted(set(data) - _CONDA_KEYS)
     if unknown:
         raise SpecError(f"unknown key '{unknown[0]}' (allowed: {', '.join(sorted(_CONDA_KEYS))})",

@@ -311,7 +311,8 @@ def parse_spec(data: Any, *, root: str | Path, file: str | Path | None = None,
     """
     file_name = str(file) if file is not None else None
     if not isinstance(data, dict):
-        raise SpecError("the spec must be a YAML mapping (name: ..., models: [...], ...)", file=file_name)
+        raise SpecError("the spec must be a YAML mapping (name: ..., models: [...], ...)", file=file_name,
+                        line=(lines.line_of(()) if lines else None) or (1 if file_name else None))
     try:
         spec = DeploymentSpec.model_validate(data, context={"root": Path(root)})
     except ValidationError as exc:
