@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.fixtures.servers import SCRIPTS, RunningServer, start_server
+from tests.fixtures.servers import SCRIPTS, RunningServer, free_port, start_server
 
 W = np.arange(12, dtype=np.float32).reshape(4, 3) / 7
 TABLE = np.arange(10, dtype=np.float32) * 10
@@ -84,21 +84,24 @@ def concurrently(count: int, call: Callable[[int], object]) -> list[object]:
 
 
 def test_each_concurrent_client_gets_exactly_its_own_rows_over_every_route(serve):
+    import tritonclient.grpc as triton_grpc
     import tritonclient.http as triton
 
-    server = serve(SHIPYARD_MAX_BATCH_SIZE="16", SHIPYARD_MAX_QUEUE_DELAY_US="20000")
-    clients, rounds = 24, 6
+    grpc_port = free_port()
+    server = serve(SHIPYARD_MAX_BATCH_SIZE="16", SHIPYARD_MAX_QUEUE_DELAY_US="20000", SHIPYARD_GRPC_PORT=str(grpc_port))
+    clients, rounds = 24, 8
 
     def client(number: int) -> int:
         rng = np.random.default_rng(number)
         sent = 0
         triton_client = triton.InferenceServerClient(server.address)
+        grpc_client = triton_grpc.InferenceServerClient(f"127.0.0.1:{grpc_port}")
         with httpx.Client(base_url=server.url, timeout=30) as http:
             for round_ in range(rounds):
                 rows = 1 + (number + round_) % 3
                 x = rng.standard_normal((rows, 4)).astype(np.float32) + number * 100  # distinct per client
                 k = rng.integers(0, 10, rows)
-                route = (number + round_) % 3
+                route = (number + round_) % 4
                 if route == 0:  # V2 JSON
                     outputs = {o["name"]: np.array(o["data"]).reshape(o["shape"]) for o in
                                http.post("/v2/models/lin/infer", json=v2_json(x, k)).raise_for_status().json()["outputs"]}
@@ -108,13 +111,21 @@ def test_each_concurrent_client_gets_exactly_its_own_rows_over_every_route(serve
                     inputs[1].set_data_from_numpy(k.astype(np.int64), binary_data=True)
                     result = triton_client.infer("lin", inputs)
                     outputs = {"y": result.as_numpy("y"), "g": result.as_numpy("g")}
-                else:  # Azure /score
+                elif route == 2:  # Azure /score
                     body = http.post("/score", json={"x": x.tolist(), "k": k.tolist()}).raise_for_status().json()
                     outputs = {name: np.array(value) for name, value in body.items()}
+                else:  # V2 over gRPC, raw tensor contents
+                    inputs = [triton_grpc.InferInput("x", list(x.shape), "FP32"),
+                              triton_grpc.InferInput("k", list(k.shape), "INT64")]
+                    inputs[0].set_data_from_numpy(x)
+                    inputs[1].set_data_from_numpy(k.astype(np.int64))
+                    result = grpc_client.infer("lin", inputs)
+                    outputs = {"y": result.as_numpy("y"), "g": result.as_numpy("g")}
                 np.testing.assert_allclose(outputs["y"], x @ W, rtol=1e-5)
                 np.testing.assert_array_equal(outputs["g"], TABLE[k])
                 sent += rows
         triton_client.close()
+        grpc_client.close()
         return sent
 
     rows_sent = sum(concurrently(clients, client))
