@@ -154,3 +154,10 @@ def test_a_real_azureml_core_wins(clean_imports, tmp_path, monkeypatch):
     real = importlib.import_module("azureml.core")
 
     assert real.WHO == "real azureml-core" and not shims.is_shim(real)
+
+
+def test_an_empty_version_folder_fails_like_azureml_core(app_root):
+    (app_root / "azureml-models" / "iris" / "1").mkdir(parents=True)
+
+    with pytest.raises(WebserviceException, match=r"can contain only 1 file or folder\. Found \[\]"):
+        Model.get_model_path("iris")

@@ -154,10 +154,18 @@ def _single_model_dir(name: str, version: int | None, searched: list[str]) -> st
 
 
 def _registered_entry(folder: str) -> str:
-    """The one file or folder in a version folder (azureml-core's answer), else the folder itself."""
-    entries = [entry for entry in os.listdir(folder) if not entry.startswith(".")]
-    if len(entries) == 1:
-        return os.path.join(folder, entries[0])
+    """The one file or folder in a version folder (azureml-core's answer), else the folder itself.
+
+    Raises:
+        WebserviceException: the folder is empty, as azureml-core raises.
+    """
+    entries = os.listdir(folder)
+    if not entries:
+        raise WebserviceException(f"Dir {folder} can contain only 1 file or folder. Found []: the model folder is "
+                                  "empty; copy the registered model file or folder into it")
+    visible = [entry for entry in entries if not entry.startswith(".")]
+    if len(entries) == 1 or len(visible) == 1:
+        return os.path.join(folder, entries[0] if len(entries) == 1 else visible[0])
     return folder
 
 
