@@ -17,7 +17,7 @@ import docker.errors
 import requests
 from docker.types import DeviceRequest
 
-from shipyard.deploy_targets.options import GpuRequest
+from shipyard.deploy_targets.options import GpuRequest, ProbeOptions
 from shipyard.errors import DeployError, DockerUnavailableError, SpecError
 
 logger = logging.getLogger(__name__)
@@ -161,3 +161,15 @@ def is_port_taken(exc: docker.errors.APIError) -> bool:
     """Whether starting a container failed because its host port is in use."""
     text = str(exc.explanation or exc).lower()
     return "port is already allocated" in text or "address already in use" in text
+
+
+def healthcheck(probes: ProbeOptions | None) -> dict[str, Any] | None:
+    """Engine API ``Healthcheck`` timing for the image's own test (an empty ``Test`` inherits it).
+
+    The same JSON serves docker-py's ``healthcheck=`` and IoT Edge ``createOptions``.
+    """
+    if probes is None:
+        return None
+    second = 1_000_000_000  # the Engine API counts nanoseconds
+    return {"Test": [], "Interval": probes.period_seconds * second, "Timeout": probes.timeout_seconds * second,
+            "StartPeriod": probes.initial_delay_seconds * second, "Retries": probes.failure_threshold}

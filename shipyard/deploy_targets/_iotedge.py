@@ -48,6 +48,7 @@ class EdgeModule:
             auth is on: IoT Edge has no other way to hand secrets to a module).
         host_config: more Docker ``HostConfig`` settings (GPU device requests, CPU and memory
             limits), in the Engine API's JSON form.
+        healthcheck: the Engine API's ``Healthcheck`` (timing for the image's check), or ``None``.
         restart_policy: what the edge agent does when the container stops.
         image_pull_policy: ``never`` when the image arrives in an offline bundle, ``on-create``
             when the device pulls it from a registry.
@@ -61,6 +62,7 @@ class EdgeModule:
     host_port: int | None = 5001
     env: Mapping[str, str] = field(default_factory=dict)
     host_config: Mapping[str, Any] = field(default_factory=dict)
+    healthcheck: Mapping[str, Any] | None = None
     restart_policy: RestartPolicy = "always"
     image_pull_policy: Literal["on-create", "never"] = "never"
     version: str = "1.0"
@@ -76,6 +78,8 @@ def container_create_options(module: EdgeModule) -> dict[str, Any]:
     options: dict[str, Any] = {"ExposedPorts": {port_key: {}}}
     if host_config:
         options["HostConfig"] = host_config
+    if module.healthcheck is not None:
+        options["Healthcheck"] = dict(module.healthcheck)
     return options
 
 

@@ -95,15 +95,6 @@ class ContainerOptions(DeployOptions):
     default: the image's (30 s, 5 s, 60 s, 3)."""
 
 
-def _healthcheck(probes: ProbeOptions | None) -> dict[str, Any] | None:
-    """Docker healthcheck timing for the image's own test (an empty test inherits the image's)."""
-    if probes is None:
-        return None
-    second = 1_000_000_000  # the Engine API counts nanoseconds
-    return {"test": [], "interval": probes.period_seconds * second, "timeout": probes.timeout_seconds * second,
-            "start_period": probes.initial_delay_seconds * second, "retries": probes.failure_threshold}
-
-
 class ContainerTarget:
     """Deployments as single containers on one Docker Engine."""
 
@@ -248,7 +239,7 @@ class ContainerTarget:
                 nano_cpus=int(options.cpu_cores * 1e9) if options.cpu_cores else None,
                 mem_limit=int(options.memory_gb * 1e9) if options.memory_gb else None,
                 security_opt=["no-new-privileges:true"],
-                healthcheck=_healthcheck(options.probes),
+                healthcheck=_docker.healthcheck(options.probes),
                 **_docker.gpu_create_kwargs(options.gpus),
             )
         except docker.errors.APIError as exc:

@@ -64,7 +64,7 @@ from shipyard.deploy_targets.container import (
     ContainerTarget,
     RestartPolicy,
 )
-from shipyard.deploy_targets.options import DeployOptions, TargetSettings
+from shipyard.deploy_targets.options import DeployOptions, ProbeOptions, TargetSettings
 from shipyard.errors import DeployError, DeploymentNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -102,6 +102,9 @@ class EdgeOptions(DeployOptions):
     """IoT Edge manifest: ``never`` uses the image the bundle loaded; ``on-create`` pulls it from a registry."""
     compress_level: int = Field(default=6, ge=1, le=9)
     """gzip level of the image archive: 1 is fastest, 9 smallest."""
+    probes: ProbeOptions | None = None
+    """Healthcheck timing for the image's own check (as on the container target): in the IoT Edge
+    ``createOptions``, the bundle's ``docker run`` and a device deploy."""
 
 
 class _DeviceContainers(ContainerTarget):
@@ -127,6 +130,11 @@ def run_args(options: EdgeOptions) -> tuple[str, ...]:
         args += ["--cpus", f"{options.cpu_cores:g}"]
     if options.memory_gb:
         args += ["--memory", str(int(options.memory_gb * 1e9))]
+    if options.probes is not None:
+        probes = options.probes
+        args += ["--health-interval", f"{probes.period_seconds}s", "--health-timeout", f"{probes.timeout_seconds}s",
+                 "--health-start-period", f"{probes.initial_delay_seconds}s",
+                 "--health-retries", str(probes.failure_threshold)]
     return tuple(args)
 
 
@@ -234,7 +242,7 @@ class EdgeTarget:
         fields: dict[str, Any] = {
             "port": options.port, "restart_policy": options.restart_policy, "env": options.env,
             "gpus": options.gpus, "cpu_cores": options.cpu_cores, "memory_gb": options.memory_gb,
-            "timeout_s": options.timeout_s, "auth_enabled": keys is not None,
+            "timeout_s": options.timeout_s, "auth_enabled": keys is not None, "probes": options.probes,
         }
         if keys is not None:
             fields.update(primary_key=keys.primary, secondary_key=keys.secondary)
@@ -258,7 +266,7 @@ class EdgeTarget:
                     LABEL_CREATED: datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     LABEL_HOST_PORT: str(options.port), LABEL_VERSION: __version__})
         module = EdgeModule(name=name, image=image, container_port=container_port, host_port=options.port,
-                            env=env, host_config=host_config(options),
+                            env=env, host_config=host_config(options), healthcheck=_docker.healthcheck(options.probes),
                             restart_policy=_EDGE_RESTART[options.restart_policy],  # type: ignore[arg-type]
                             image_pull_policy=options.image_pull_policy)
         return write_bundle(self.local, image, folder, container, render_deployment_manifest(module),

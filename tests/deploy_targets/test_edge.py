@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shipyard.cli import app
+from shipyard.deploy_targets import _docker
 from shipyard.deploy_targets._bundle import BundleError, verify_bundle
 from shipyard.deploy_targets._iotedge import (
     EdgeModule,
@@ -320,3 +321,15 @@ def test_deploy_over_ssh_runs_install_sh_on_the_device(arm64_image, netns_engine
     assert "edge-ssh" in [d.name for d in target.list()]
     target.delete("edge-ssh")
     assert "edge-ssh" not in [d.name for d in target.list()]
+
+
+def test_probe_timing_reaches_the_manifest_and_docker_run():
+    options = EdgeOptions(probes={"period_seconds": 7, "timeout_seconds": 3, "initial_delay_seconds": 11,
+                                  "failure_threshold": 4})
+    manifest = render_deployment_manifest(EdgeModule(name="iris", image="iris:1",
+                                                     healthcheck=_docker.healthcheck(options.probes)))
+    create = join_create_options(agent_modules(manifest)["iris"]["settings"])
+    assert create["Healthcheck"] == {"Test": [], "Interval": 7_000_000_000, "Timeout": 3_000_000_000,
+                                     "StartPeriod": 11_000_000_000, "Retries": 4}
+    assert run_args(options) == ("--health-interval", "7s", "--health-timeout", "3s",
+                                 "--health-start-period", "11s", "--health-retries", "4")
