@@ -82,12 +82,17 @@ def sha256_file(path: Path) -> str:
 
 
 def model_files(path: Path) -> tuple[Literal["file", "folder"], list[tuple[str, Path]]]:
-    """The files to register for *path*: (relative path, file) pairs in a stable order."""
+    """The files to register for *path*: (path in the model, file) pairs in a stable order.
+
+    Paths start with the registered file's or folder's own name, as Azure ML kept it
+    (``azureml-models/<name>/<version>/model/...`` for a registered ``model/`` folder).
+    """
+    path = path.resolve()
     if path.is_file():
         return "file", [(path.name, path)]
     if not path.is_dir():
         raise RegistryError(f"'{path}' is neither a file nor a folder")
-    files = sorted((file.relative_to(path).as_posix(), file) for file in path.rglob("*")
+    files = sorted((f"{path.name}/{file.relative_to(path).as_posix()}", file) for file in path.rglob("*")
                    if file.is_file() and "__pycache__" not in file.parts)
     if not files:
         raise RegistryError(f"folder '{path}' has no files to register")
@@ -128,7 +133,7 @@ def materialize(version: ModelVersion, destination: Path,
                 fetch: Callable[[ModelFile], Iterator[bytes]], *, where: str) -> Path:
     """Write every file of *version* under *destination* (verified), all or nothing.
 
-    Returns the model's path: the file itself for a single-file model, else *destination*.
+    Returns the model's path under *destination*: the registered file, or the registered folder.
     """
     destination.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=destination))
@@ -144,4 +149,4 @@ def materialize(version: ModelVersion, destination: Path,
             os.replace(staging / file.path, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return destination / version.files[0].path if version.kind == "file" else destination
+    return destination / version.files[0].path.split("/")[0]
