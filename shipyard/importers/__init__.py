@@ -132,7 +132,12 @@ def import_files(paths: Sequence[str | Path], output: str | Path, *, models: Seq
 
 
 def _add_models(plan: ImportPlan, models: Sequence[str], registry: str | None, staging: Path) -> None:
-    """``--model`` values replace what the sources name; a v1 inference config names none."""
+    """The spec's ``models``: files as given, registry references as ``{name, version, path}``.
+
+    ``--model`` values replace what the sources name; a v1 inference config names none. A model
+    from the registry keeps its registered name and version, so the image lays it out as
+    ``azureml-models/<name>/<version>/`` and ``Model.get_model_path(name, version)`` finds it.
+    """
     paths = list(plan.model_paths)
     refs = list(plan.model_refs)
     if models:
@@ -143,24 +148,27 @@ def _add_models(plan: ImportPlan, models: Sequence[str], registry: str | None, s
                 paths.append(path.resolve())
             else:
                 refs.append(model)
+    entries: list[Any] = [plan.copy(path, f"models/{path.name}") for path in paths]
     if refs:
-        from shipyard.model_registry import open_registry, parse_reference
         from shipyard.errors import RegistryError
+        from shipyard.model_registry import open_registry, parse_reference
 
         store = open_registry(registry)
         for ref in refs:
             try:
                 model_name, version = parse_reference(ref)
-                model = store.show(model_name, version)
-                paths.append(store.download(model.name, model.version,
-                                            staging / model.name / str(model.version) / model.name))
+                found = store.show(model_name, version)
+                folder = f"{found.name}/{found.version}"
+                local = store.download(found.name, found.version, staging / folder)
             except RegistryError as exc:
                 raise SpecError(f"model '{ref}': {exc} (register it with 'shipyard model register', or give "
                                 "its files with --model PATH)", field="models") from exc
-    if not paths:
+            entries.append({"name": found.name, "version": found.version,
+                            "path": plan.copy(local, f"models/{folder}/{local.name}")})
+    if not entries:
         raise SpecError("give the model with --model PATH (an inference config names none: Azure passed "
                         "models to Model.deploy / 'az ml model deploy -m')", field="models")
-    plan.spec["models"] = [plan.copy(path, f"models/{path.name}") for path in paths]
+    plan.spec["models"] = entries
 
 
 def _check_spec(plan: ImportPlan, output: Path) -> None:

@@ -213,4 +213,6 @@ def test_model_from_the_registry_by_name_and_version(tmp_path):
     result = runner.invoke(app, ["import", str(V1 / "inferenceconfig.json"), "--output", str(tmp_path / "out"),
                                  "--model", "iris:1", "--registry", str(store.root)])
     assert result.exit_code == 0, result.output
-    assert load_spec(tmp_path / "out").models == [(tmp_path / "out" / "models" / "model.json").resolve()]
+    (entry,) = load_spec(tmp_path / "out").models
+    assert (entry.name, entry.version, entry.path.name) == ("iris", 1, "model.json")
+    assert entry.path == (tmp_path / "out" / "models" / "iris" / "1" / "model.json").resolve()

@@ -98,8 +98,11 @@ def test_kubernetes_resources_and_registry_references(tmp_path):
         store.register("fraud", V2 / "model")
     report = import_files([V2 / "kubernetes-deployment.yml"], tmp_path / "out", registry=str(store.root))
     spec = load_spec(tmp_path / "out")
-    assert spec.models == [(tmp_path / "out" / "models" / "fraud").resolve()]
-    assert (spec.models[0] / "model.json").read_text() == (V2 / "model" / "model.json").read_text()
+    (entry,) = spec.models  # a registered model: the image lays it out as azureml-models/fraud/7/model/
+    assert (entry.name, entry.version) == ("fraud", 7)
+    assert entry.path == (tmp_path / "out" / "models" / "fraud" / "7" / "model").resolve()
+    assert (entry.path / "model.json").read_text() == (V2 / "model" / "model.json").read_text()
+    assert "azureml-models/fraud/7" in render_dockerfile(spec)
     container = _kinds(tmp_path / "out")["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["requests"] == {"cpu": "500m", "memory": f"{round(2**30 / 1e6)}M"}
     assert container["resources"]["limits"] == {"cpu": "2000m", "memory": f"{round(2**31 / 1e6)}M"}
