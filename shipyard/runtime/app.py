@@ -201,15 +201,21 @@ async def _load(
 
 
 async def _flush_regularly(app_metrics: metrics.Metrics, access_log: AccessLog | None) -> None:
-    """Write buffered access-log lines, and hand request tallies to prometheus-client every second
-    (where other workers' scrapes read them)."""
+    """Write buffered access-log lines, and hand request tallies to prometheus-client.
+
+    With several workers, every 0.2 s: the tallies then go to the shared files that other
+    workers' scrapes read, and survive this process being killed (``kill -9``, out of memory),
+    so a kill loses at most the last 0.2 s of this worker's counts. A graceful stop (SIGTERM, a
+    recycle) loses nothing: the lifespan flushes on the way out. In one process, every second.
+    """
+    every = 1 if app_metrics.multiprocess else 5
     ticks = 0
     while True:
         await asyncio.sleep(FLUSH_INTERVAL_S)
         if access_log is not None:
             access_log.flush()
         ticks += 1
-        if ticks % 5 == 0:
+        if ticks % every == 0:
             app_metrics.flush()
 
 

@@ -1,9 +1,9 @@
 """``serve(settings)``: run the runtime until SIGTERM, in one process or under a supervisor.
 
 The listening socket is bound first, here, so a busy port fails at once with a clear message and
-several workers can share one socket. With ``workers == 1`` the one worker runs in this process;
-with more, :class:`~shipyard.runtime.supervisor.Supervisor` starts and watches them
-(:mod:`shipyard.runtime.worker` is what runs inside each).
+several workers can share one socket. With ``workers == 1`` the one worker runs in this process
+(unless workers are recycled); with more, :class:`~shipyard.runtime.supervisor.Supervisor` starts
+and watches them (:mod:`shipyard.runtime.worker` is what runs inside each).
 
 Shutdown: on SIGTERM or SIGINT a worker stops accepting connections, lets in-flight requests
 finish (at most ``graceful_timeout_s``), calls the scorer's ``close()`` and exits 0.
@@ -78,7 +78,7 @@ def serve(settings: RuntimeSettings) -> None:
         settings.scoring_mode, settings.model_dir or "not set",
     )  # fmt: skip
     try:
-        if settings.workers == 1:
+        if settings.workers == 1 and not settings.recycles_workers:  # recycling needs a supervisor
             from shipyard.runtime.worker import run_worker
 
             run_worker(settings, sock, health_sock=health_sock)

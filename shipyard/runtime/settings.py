@@ -167,6 +167,22 @@ class RuntimeSettings(BaseSettings):
         default_factory=list,
         description="Batch sizes (rows) that run as soon as they are reached, without waiting out the queue "
         "delay, comma-separated (Triton's preferred_batch_size).",
+    max_requests: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replace a worker after it has served this many requests (plus jitter), gracefully: the "
+        "replacement loads its model before the old worker stops. Unset: never (gunicorn's --max-requests).",
+    )
+    max_requests_jitter: int = Field(
+        default=0,
+        ge=0,
+        description="Add a random 0..N to each worker's max_requests, so workers are not all replaced at once.",
+    )
+    max_worker_memory_mb: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replace a worker, gracefully, once its resident memory (RSS) exceeds this many MiB "
+        "(checked every second; Linux). Unset: no ceiling.",
     )
     graceful_timeout_s: float = Field(
         default=30.0,
@@ -259,6 +275,11 @@ class RuntimeSettings(BaseSettings):
         if self.scoring_timeout_ms is not None:
             return f"SCORING_TIMEOUT_MS={self.scoring_timeout_ms:g}"
         return "the default; set SHIPYARD_REQUEST_TIMEOUT_S or --request-timeout"
+
+    @property
+    def recycles_workers(self) -> bool:
+        """Whether workers are replaced now and then (which needs the supervisor, even for one worker)."""
+        return self.max_requests is not None or self.max_worker_memory_mb is not None
 
     @property
     def resolved_model_name(self) -> str:

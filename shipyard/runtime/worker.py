@@ -3,10 +3,22 @@
 Kept apart from :mod:`shipyard.runtime.server` and :mod:`shipyard.runtime.supervisor` so the
 supervisor process never imports FastAPI, numpy or the model's libraries: it only starts and
 watches workers, and starts fast.
+
+While its model loads, a worker takes connections only as long as no other worker of its group
+is ready (``others_ready``):
+
+- while none is (a lone worker, a cold start, a replacement for the last ready worker), it
+  accepts at once: someone must answer liveness probes during a slow ``init()``, and readiness
+  says 503 until a model is loaded;
+- while another worker is ready (a replacement after a crash or a recycle, the slower workers of
+  a cold start), it stays off the shared socket until its model is loaded, so every new
+  connection goes to a worker that can score it and a restart costs the clients nothing. As
+  gunicorn does, whose workers load the app before their accept loop starts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import signal
@@ -20,8 +32,12 @@ from shipyard.errors import ModelLoadError
 from shipyard.runtime import response_cycle
 from shipyard.runtime.app import create_app
 from shipyard.runtime.held_log import HeldStartupLog
+from shipyard.runtime.recycling import RecyclePolicy
 from shipyard.runtime.settings import RuntimeSettings
 from shipyard.runtime.transport import CoalescingHTTPProtocol
+
+ACCEPTED_GRACE_S = 0.25
+"""On a graceful stop, how long connections that have not sent a request yet get to send one."""
 
 
 class _Server(uvicorn.Server):
@@ -29,7 +45,62 @@ class _Server(uvicorn.Server):
 
     uvicorn re-delivers SIGTERM to itself once it has drained, so the process dies "by signal"
     (exit status 143) and skips the caller's cleanup. A drained shutdown is a success: exit 0.
+
+    Also: while its model loads it listens only while no other worker is ready (see the module
+    docstring), and ten times a second it asks its recycle policy whether it is time to be replaced.
     """
+
+    def __init__(self, config: uvicorn.Config, *, others_ready: Callable[[], bool] | None = None,
+                 recycle: RecyclePolicy | None = None) -> None:
+        super().__init__(config)
+        self.others_ready = others_ready
+        self.model_ready = False
+        self.recycle = recycle
+        self.servers: list[asyncio.base_events.Server] = []
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn's startup without listeners: the lifespan starts loading the model...
+        await super().startup(sockets=[])
+        # ...while it loads, take connections only while no other worker is ready...
+        while not (self.model_ready or self.should_exit):
+            await self._listen(sockets or [], self.others_ready is None or not self.others_ready())
+            await asyncio.sleep(0.02)
+        if not self.should_exit:  # ...and from the moment it is loaded, always
+            await self._listen(sockets or [], True)
+
+    async def _listen(self, sockets: list[socket.socket], wanted: bool) -> None:
+        """Start or stop accepting on *sockets* (each listener gets its own duplicate: closing one
+        closes its socket, and the original must stay open for the next time)."""
+        if not wanted:
+            for server in self.servers:
+                server.close()
+            self.servers = []
+            return
+        if self.servers:
+            return
+        config, loop = self.config, asyncio.get_running_loop()
+
+        def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]  # as uvicorn's startup() does
+                config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=_loop
+            )
+
+        self.servers = [await loop.create_server(create_protocol, sock=sock.dup(), backlog=config.backlog)
+                        for sock in sockets]
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Stop accepting, then give connections accepted a moment ago time to deliver their first
+        # request before uvicorn closes every connection that has none in progress: a client that
+        # has just connected has sent its request, and closing on it would reset it, lost.
+        for server in self.servers:
+            server.close()
+        await asyncio.sleep(ACCEPTED_GRACE_S)
+        await super().shutdown(sockets=sockets)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.recycle is not None and self.model_ready:  # every 0.1 s; memory once a second
+            self.recycle.check(self.server_state.total_requests, memory=counter % 10 == 0)
+        return await super().on_tick(counter)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -45,9 +116,24 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callable[[], None] | None = None,
-               health_sock: socket.socket | None = None) -> None:
+def run_worker(
+    settings: RuntimeSettings,
+    sock: socket.socket,
+    on_ready: Callable[[], None] | None = None,
+    health_sock: socket.socket | None = None,
+    *,
+    others_ready: Callable[[], bool] | None = None,
+    on_recycle: Callable[[str], None] | None = None,
+) -> None:
     """Serve on *sock* (and *health_sock*, the separate health port, if any) in this process until told to stop.
+
+    Args:
+        on_ready: called once the model has loaded.
+        others_ready: whether another worker of the group is ready now (asked every 20 ms while
+            the model loads); ``None``: this is the only worker, it takes connections at once.
+        on_recycle: called once, with the reason, when this worker has served its
+            ``max_requests`` or outgrown ``max_worker_memory_mb``; the supervisor then starts a
+            replacement and stops this worker once the replacement is ready.
 
     Raises:
         ModelLoadError: the model failed to load; the server stopped instead of staying half-up.
@@ -67,6 +153,8 @@ def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callabl
         # the garbage collector's full scans, which otherwise grow with the model's object graph.
         gc.freeze()
         startup_log.release()
+        if server is not None:
+            server.model_ready = True
         if on_ready is not None:
             on_ready()
 
@@ -87,7 +175,8 @@ def run_worker(settings: RuntimeSettings, sock: socket.socket, on_ready: Callabl
         log_config=None,  # logging was configured by the entry point
         timeout_graceful_shutdown=settings.graceful_timeout_s,
     )
-    server = _Server(config)
+    recycle = RecyclePolicy.from_settings(settings, on_recycle) if on_recycle is not None else None
+    server = _Server(config, others_ready=others_ready, recycle=recycle)
     with startup_log:
         server.run(sockets=[sock] if health_sock is None else [sock, health_sock])
     if failures:
