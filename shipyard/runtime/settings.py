@@ -167,6 +167,7 @@ class RuntimeSettings(BaseSettings):
         default_factory=list,
         description="Batch sizes (rows) that run as soon as they are reached, without waiting out the queue "
         "delay, comma-separated (Triton's preferred_batch_size).",
+    )
     max_requests: int | None = Field(
         default=None,
         ge=1,
