@@ -9,6 +9,7 @@ readiness (``/v2/health/*``) live in :mod:`shipyard.runtime.health`. All behavio
 from __future__ import annotations
 
 import functools
+import logging
 import zlib
 
 from fastapi import FastAPI
@@ -26,6 +27,7 @@ INFER_SUFFIX = "/infer"
 HEADER_LENGTH = b"inference-header-content-length"
 _ROUTE = "/v2/models/{model_name}/infer"
 _VERSIONED_ROUTE = "/v2/models/{model_name}/versions/{model_version}/infer"
+logger = logging.getLogger(__name__)
 _WBITS = {b"gzip": 16 + zlib.MAX_WBITS, b"deflate": zlib.MAX_WBITS}
 
 
@@ -62,6 +64,8 @@ class InferEndpoint:
             )
         except ScoringError as exc:
             extra = {"request_id": request_id} if exc.status_code >= 500 else {}
+            if exc.status_code < 500:  # the client's mistake: why, in one line (the access log says what)
+                logger.info("infer request %s refused with %d: %.300s", request_id, exc.status_code, exc)
             await send_error(scope, send, exc.status_code, str(exc), **extra)
             return
         if response_header_length is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,9 @@ from shipyard.scoring.datatypes import WIRE_DTYPES, numpy_to_datatype
 # Which numpy kinds a JSON array may parse to for each kind of V2 datatype.
 _JSON_KINDS = {"b": "b", "u": "iu", "i": "iu", "f": "iuf"}
 _LENGTH = struct.Struct("<I")
+MAX_DIMENSIONS = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
+"""numpy's limit on the number of dimensions of an array: more is a 400."""
+_MAX_BYTES = np.iinfo(np.intp).max
 
 
 def datatype_of(array: np.ndarray, name: str) -> str:
@@ -46,7 +49,22 @@ def decode_request(body: bytes | bytearray, header_length: int | None) -> tuple[
     Returns:
         The request, and a function telling for each output name whether the client asked for it
         as binary data.
+
+    Raises:
+        BadRequestError: for every mistake in the body, naming it. The checks below name the usual
+            ones; anything else the body makes numpy or the JSON parser refuse is still the
+            client's mistake, so it becomes a 400 quoting their error rather than a 500.
     """
+    try:
+        return _decode_request(body, header_length)
+    except (ValueError, TypeError, OverflowError, RecursionError, UnicodeError, struct.error) as exc:
+        raise BadRequestError(f"{UNDECODABLE}: {type(exc).__name__}: {_brief(str(exc), 200)}") from None
+
+
+UNDECODABLE = "the infer request could not be decoded"
+
+
+def _decode_request(body: bytes | bytearray, header_length: int | None) -> tuple[InferRequest, Callable[[str], bool]]:
     binary = memoryview(body)[0:0]
     if header_length is not None:
         if not 0 < header_length <= len(body):
@@ -94,6 +112,8 @@ def decode_request(body: bytes | bytearray, header_length: int | None) -> tuple[
             wants_binary[raw["name"]] = bool(out_params.get("binary_data", default_binary))
             requested.append(raw["name"])
     request_id = document.get("id")
+    if request_id is not None and not isinstance(request_id, (str, int, float)):
+        raise BadRequestError(f"'id' must be a string, got a JSON {_json_type(request_id)}")
     request = InferRequest(
         inputs=inputs,
         requested_outputs=requested,
@@ -117,13 +137,18 @@ def _decode_input(raw: Any, position: int, binary: memoryview) -> tuple[InferTen
         raise BadRequestError(f"inputs[{position}] needs a string 'name'")
     name = raw["name"]
     datatype = raw.get("datatype")
-    if datatype not in WIRE_DTYPES:
+    if not isinstance(datatype, str) or datatype not in WIRE_DTYPES:
         raise BadRequestError(
-            f"input '{name}': datatype {datatype!r} is not supported; use one of {', '.join(WIRE_DTYPES)}"
+            f"input '{name}': datatype {_brief(datatype)} is not supported; use one of {', '.join(WIRE_DTYPES)}"
         )
     shape = raw.get("shape")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-        raise BadRequestError(f"input '{name}': 'shape' must be a list of non-negative integers, got {shape!r}")
+        raise BadRequestError(f"input '{name}': 'shape' must be a list of non-negative integers, got {_brief(shape)}")
+    if len(shape) > MAX_DIMENSIONS:
+        raise BadRequestError(f"input '{name}': 'shape' has {len(shape)} dimensions; at most {MAX_DIMENSIONS} are supported")
+    # numpy refuses a shape whose non-zero dimensions multiply past its index range, even with a 0 among them.
+    if math.prod(d for d in shape if d) * WIRE_DTYPES[datatype].itemsize > _MAX_BYTES:
+        raise BadRequestError(f"input '{name}': shape {_brief(shape)} is too large for any array")
     count = math.prod(shape)
     parameters = _parameters(raw.get("parameters"), f"input '{name}'")
     size = parameters.pop("binary_data_size", None)
@@ -172,11 +197,16 @@ def _from_json(name: str, datatype: str, shape: list[int], count: int, data: Any
     if not isinstance(data, list):
         data = [data]
     if datatype == "BYTES":
-        flat = list(_flatten(data))
+        flat = _flatten(data)
         if not all(isinstance(item, str) for item in flat):
             raise BadRequestError(f"input '{name}': BYTES data must be strings")
         array = np.empty(len(flat), dtype=object)
-        array[:] = [item.encode() for item in flat]
+        try:
+            array[:] = [item.encode() for item in flat]
+        except UnicodeEncodeError as exc:
+            raise BadRequestError(
+                f"input '{name}': BYTES element {_brief(exc.object)} is not valid Unicode text ({exc.reason})"
+            ) from None
     else:
         dtype = WIRE_DTYPES[datatype]
         try:
@@ -195,12 +225,29 @@ def _from_json(name: str, datatype: str, shape: list[int], count: int, data: Any
     return array.reshape(shape)
 
 
-def _flatten(data: list) -> Iterable[Any]:
-    for item in data:
-        if isinstance(item, list):
-            yield from _flatten(item)
+def _flatten(data: list) -> list[Any]:
+    """The leaves of nested lists, in order; a loop, not recursion, however deep the client nested them."""
+    flat: list[Any] = []
+    stack = [iter(data)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                stack.append(iter(item))
+                break
+            flat.append(item)
         else:
-            yield item
+            stack.pop()
+    return flat
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", bool: "boolean"}.get(type(value), type(value).__name__)
+
+
+def _brief(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut short: error messages quote what the client sent, which may be huge."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _describe(array: np.ndarray) -> str:

@@ -48,7 +48,7 @@ if orjson is not None:
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
-            return json.loads(data)  # slower, but lenient like the stdlib clients that produced it
+            return _stdlib_loads(data)  # slower, but lenient like the stdlib clients that produced it
 
 else:
     def dumps(value: Any) -> bytes:
@@ -56,5 +56,17 @@ else:
         return json.dumps(value, default=_default, separators=(",", ":")).encode("utf-8")
 
     def loads(data: bytes | bytearray | memoryview | str) -> Any:
-        """Decode JSON text or UTF-8 bytes."""
+        """Decode JSON text or UTF-8 bytes (``ValueError`` when invalid)."""
+        return _stdlib_loads(data)
+
+
+def _stdlib_loads(data: bytes | bytearray | memoryview | str) -> Any:
+    """:func:`json.loads`, with too deep a nesting a ``ValueError`` like any other invalid JSON.
+
+    The stdlib parser recurses once per level and gives up near Python's recursion limit (about
+    1,000 levels) with a ``RecursionError``, which callers would otherwise turn into a 500.
+    """
+    try:
         return json.loads(bytes(data) if isinstance(data, memoryview) else data)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply (more than about 1,000 levels of arrays and objects)") from None
