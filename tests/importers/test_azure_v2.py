@@ -90,6 +90,15 @@ def test_every_tuning_section_reaches_the_manifests(tmp_path):
     assert rows["data_collector"].status == "not applicable" and rows["instance_count"].status == "not applicable"
 
 
+@pytest.mark.parametrize("source", ["blue-deployment.yml", "tuned-deployment.yml"])
+def test_imported_manifests_validate_against_the_kubernetes_schemas(tmp_path, source):
+    import kubernetes_validate
+
+    import_files([V2 / source], tmp_path / "out")
+    for manifest in _kinds(tmp_path / "out").values():
+        kubernetes_validate.validate(manifest, "1.32.0", strict=True)
+
+
 def test_kubernetes_resources_and_registry_references(tmp_path):
     store = LocalModelStore(tmp_path / "store")
     with pytest.raises(SpecError, match="azureml:fraud:7.*no model 'fraud'"):
