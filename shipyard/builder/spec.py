@@ -154,7 +154,24 @@ class RegisteredModel(_Section):
 
     name: Name = Field(description="The registered model name (Model.get_model_path's model_name).")
     version: int = Field(default=1, ge=1, description="The registered version, a whole number (Azure ML's).")
-    path: SpecFileOrDir = Field(description="The model file or folder (relative to the spec).")
+    path: SpecFileOrDir = Field(description="The model file or folder (relative to the spec). Omit it to take "
+                                            "the model from the model registry ('shipyard model register'; "
+                                            "without a version: the latest).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_registry(cls, data: Any, info: ValidationInfo) -> Any:
+        root = (info.context or {}).get("root")
+        if not isinstance(data, dict) or "path" in data or root is None or not isinstance(data.get("name"), str):
+            return data
+        from shipyard.errors import RegistryError
+        from shipyard.model_registry.fetch import fetch_registered
+
+        try:
+            version, path = fetch_registered(Path(root).resolve(), data["name"], data.get("version"))
+        except RegistryError as exc:
+            raise ValueError(f"no path given, and the model registry cannot provide it: {exc}") from None
+        return {**data, "version": version, "path": path}
 
 
 _FILE_TAG, _REGISTERED_TAG = "model-file", "registered-model"  # union branches; not part of the YAML path

@@ -66,12 +66,13 @@ def test_plain_paths_are_the_specs_own_model_beside_registered_ones(make_spec):
 @pytest.mark.parametrize(("entry", "field", "message"), [
     ("{name: iris, version: v2, path: model/model.pkl}", "models.1.version", "valid integer"),
     ("{name: iris, version: 0, path: model/model.pkl}", "models.1.version", "greater than or equal to 1"),
-    ("{name: iris, version: 2}", "models.1.path", "this field is required"),
+    ("{name: iris, version: 2}", "models.1", "no path given, and the model registry cannot provide it"),
     ("{name: iris, path: model/missing.pkl}", "models.1.path", "'model/missing.pkl' does not exist"),
     ("{name: iris, versoin: 2, path: model/model.pkl}", "models.1.versoin", "did you mean 'version'?"),
     ("{name: 'bad name', path: model/model.pkl}", "models.1.name", "name"),
 ])
-def test_a_bad_registered_entry_names_its_field_and_line(make_spec, entry, field, message):
+def test_a_bad_registered_entry_names_its_field_and_line(make_spec, entry, field, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHIPYARD_MODEL_REGISTRY", str(tmp_path / "empty-registry"))  # no path: looked up there
     with pytest.raises(SpecError) as caught:
         make_spec(f"name: svc\nmodels:\n  - model/model.pkl\n  - {entry}\nentry_script: score.py\n")
 
