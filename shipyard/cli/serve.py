@@ -36,27 +36,33 @@ def serve(
                                                    help=_help("preferred_batch_sizes") + " Repeatable."),
     model_name: str = typer.Option(None, "--model-name", help=_help("model_name")),
     model_version: str = typer.Option(None, "--model-version", help=_help("model_version")),
-    api_key: list[str] = typer.Option(None, "--api-key", help=_help("api_keys") + " Repeatable."),
+    api_key: list[str] = typer.Option(None, "--api-key", help=_help("api_keys") + " Repeatable; visible "
+                                      "to every local user in ps: prefer --api-key-file or SHIPYARD_API_KEYS."),
+    api_key_file: Path = typer.Option(None, "--api-key-file", help=_help("api_keys_file")),
     cors_origin: list[str] = typer.Option(None, "--cors-origin", help=_help("cors_origins") + " Repeatable."),
     max_body_bytes: int = typer.Option(None, "--max-body-bytes", help=_help("max_body_bytes")),
     request_timeout: float = typer.Option(None, "--request-timeout", help=_help("request_timeout_s")),
     log_format: str = typer.Option(None, "--log-format", help=_help("log_format")),
     log_probes: bool = typer.Option(None, "--log-probes", help=_help("log_probes")),
+    max_requests: int = typer.Option(None, "--max-requests", help=_help("max_requests")),
+    max_requests_jitter: int = typer.Option(None, "--max-requests-jitter", help=_help("max_requests_jitter")),
+    max_worker_memory_mb: int = typer.Option(None, "--max-worker-memory-mb", help=_help("max_worker_memory_mb")),
 ) -> None:
     """Serve a model (score.py or a .onnx file) over HTTP (and gRPC with --grpc-port) until Ctrl-C or SIGTERM."""
     from shipyard.runtime import load_settings
     from shipyard.runtime import serve as run_server
     from shipyard.runtime.logconfig import configure_logging
 
-    overrides = {_SETTING_OF.get(name, name): value or None if isinstance(value, list) else value
+    # typer hands repeatable flags over as tuples: an empty one must not hide the environment's value
+    overrides = {_SETTING_OF.get(name, name): value or None if isinstance(value, (list, tuple)) else value
                  for name, value in context.params.items()}
     settings = load_settings(flag_names=setting_flags(context.command), **overrides)
     configure_logging(settings.log_level, settings.log_format)
     run_server(settings)
 
 
-_SETTING_OF = {"api_key": "api_keys", "cors_origin": "cors_origins", "request_timeout": "request_timeout_s",
-               "preferred_batch_size": "preferred_batch_sizes"}
+_SETTING_OF = {"api_key": "api_keys", "api_key_file": "api_keys_file", "cors_origin": "cors_origins",
+               "request_timeout": "request_timeout_s", "preferred_batch_size": "preferred_batch_sizes"}
 """The settings whose flag is not the field's name (repeatable flags are singular)."""
 
 

@@ -1,5 +1,9 @@
 """Optional API-key authentication: ``Authorization: Bearer <key>``, as Azure ML endpoints use.
 
+Keys come from ``SHIPYARD_API_KEYS`` (environment), a keys file (``SHIPYARD_API_KEYS_FILE`` /
+``--api-key-file``: what the container target mounts) or ``--api-key``; the command line is the
+one place every local user can read (``ps``), so the docs recommend the other two.
+
 Off when no keys are configured. Health probes and ``/metrics`` stay open so orchestrators and
 scrapers work without the key; everything else needs one of the keys. Keys are compared in
 constant time (and all of them, every time) so response timing does not leak key material.
@@ -8,9 +12,28 @@ constant time (and all of them, every time) so response timing does not leak key
 from __future__ import annotations
 
 import hmac
+from pathlib import Path
 
 OPEN_PATHS = frozenset({"/", "/v2/health/live", "/v2/health/ready", "/metrics"})
 _SCHEME = b"bearer "
+
+
+def read_keys_file(path: Path) -> list[str]:
+    """The keys in a keys file: one per line (commas also separate), blank lines and ``#`` comments skipped.
+
+    Raises:
+        ValueError: the file cannot be read, or holds no key (auth would silently be off).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValueError(f"cannot read the API keys file {str(path)!r}: {reason}") from None
+    keys = [key.strip() for line in text.splitlines() if not line.lstrip().startswith("#")
+            for key in line.split(",") if key.strip()]
+    if not keys:
+        raise ValueError(f"the API keys file {str(path)!r} holds no key (one key per line expected)")
+    return keys
 
 
 class ApiKeyAuth:

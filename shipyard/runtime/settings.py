@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shipyard.runtime.auth import read_keys_file
 from shipyard.runtime.inline import ScoringMode
 
 DEFAULT_PORT = 5001  # the port Azure ML images listen on; users' clients and probes expect it
@@ -88,6 +89,11 @@ class RuntimeSettings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Accepted 'Authorization: Bearer <key>' keys, comma-separated. Empty: auth off.",
+    )
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="File with more accepted keys, one per line (# comments allowed); unlike --api-key, "
+        "not visible in the process list. The container target mounts one read-only.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -245,6 +251,21 @@ class RuntimeSettings(BaseSettings):
         if wrong:
             raise ValueError(f"preferred batch sizes {wrong} must lie between 1 and max_batch_size "
                              f"({self.max_batch_size}); set SHIPYARD_MAX_BATCH_SIZE too")
+        return self
+
+    @field_validator("api_keys_file")
+    @classmethod
+    def _keys_file_readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_keys_file(value)  # refuse an unreadable or empty file here, naming the setting
+        return value
+
+    @model_validator(mode="after")
+    def _keys_from_file(self) -> RuntimeSettings:
+        """Accept the keys file's keys as well as ``api_keys`` (read once, at start)."""
+        if self.api_keys_file is not None:
+            keys = [key for key in read_keys_file(self.api_keys_file) if key not in self.api_keys]
+            self.__dict__["api_keys"] = [*self.api_keys, *keys]  # not marked as given on the command line
         return self
 
     @model_validator(mode="after")

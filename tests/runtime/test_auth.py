@@ -36,3 +36,36 @@ def test_any_configured_key_works(locked: RunningServer) -> None:
 @pytest.mark.parametrize("path", ["/", "/v2/health/live", "/v2/health/ready", "/metrics"])
 def test_probes_and_metrics_stay_open(locked: RunningServer, path: str) -> None:
     assert httpx.get(locked.url + path).status_code == 200
+
+
+def test_keys_from_a_file_work_and_never_reach_the_process_list(start_runtime, model_folder, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    from tests.fixtures.servers import SCRIPTS
+
+    keys_file = tmp_path / "keys"
+    keys_file.write_text("# rotated 2026-12-01\nfile-key-1\n\nfile-key-2\n")
+    keys_file.chmod(0o400)
+    server = start_runtime(argv=[
+        sys.executable, "-m", "shipyard", "serve", "--model-dir", str(model_folder),
+        "--entry-script", str(SCRIPTS / "echo_score.py"), "--host", "127.0.0.1", "--port", "{port}",
+        "--api-key-file", str(keys_file),
+    ], env={"SHIPYARD_API_KEYS": "env-key"})
+    for key in ("file-key-1", "file-key-2", "env-key"):  # the file's keys and the environment's
+        assert httpx.post(server.url + "/score", content=b"hi", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert httpx.post(server.url + "/score", content=b"hi").status_code == 401
+    cmdline = open(f"/proc/{server.process.pid}/cmdline", "rb").read()
+    assert b"file-key" not in cmdline and b"env-key" not in cmdline  # what `ps` shows every local user
+
+
+def test_an_unreadable_or_empty_keys_file_stops_the_start(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from shipyard.errors import ServerStartError
+    from shipyard.runtime import load_settings
+
+    with pytest.raises(ServerStartError, match=r"SHIPYARD_API_KEYS_FILE: .*cannot read the API keys file .*missing"):
+        monkeypatch.setenv("SHIPYARD_API_KEYS_FILE", str(tmp_path / "missing"))
+        load_settings()
+    empty = tmp_path / "empty"
+    empty.write_text("# no keys yet\n\n")
+    with pytest.raises(ServerStartError, match=r"--api-key-file: .*holds no key"):  # auth silently off: refused
+        load_settings(flag_names={"api_keys_file": "--api-key-file"}, api_keys_file=empty)
