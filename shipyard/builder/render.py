@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Iterator
 from functools import cache
 
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefined
@@ -65,15 +66,12 @@ class DockerfileContext(BaseModel):
         shows) and anything a future field forgets, whatever the template does with it.
         """
         for name, value in self:
-            items = value.items() if isinstance(value, dict) else [(None, value)]
-            for key, item in items:
-                for text in (key, *(item if isinstance(item, list) else [item])):
-                    if isinstance(text, str):
-                        try:
-                            single_line(text, f"the Dockerfile's {name}")
-                        except ValueError as exc:
-                            raise SpecError(str(exc), field=name,
-                                            file=self.spec_file if name != "spec_file" else None) from None
+            for text in _strings(value):
+                try:
+                    single_line(text, f"the Dockerfile's {name}")
+                except ValueError as exc:
+                    raise SpecError(str(exc), field=name,
+                                    file=self.spec_file if name != "spec_file" else None) from None
         return self
 
     @classmethod
@@ -155,3 +153,16 @@ def render_dockerfile(plan: BuildPlan | DeploymentSpec, *, wheel_filename: str |
                                                                environment.loader]))
         template = user_template.name
     return environment.get_template(template or plan.template).render(**context.model_dump())
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string in *value*, however deeply nested in lists, tuples and dicts (keys included)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
