@@ -21,6 +21,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException
 
+from shipyard.image_tags import did_you_mean
 from shipyard.builder._docker import docker_client
 from shipyard.builder.context import build_context
 from shipyard.builder.plan import BASE_PYTHON_LABEL, BuildPlan, plan_build
@@ -221,7 +222,7 @@ def _check_base_image(client: docker.DockerClient, plan: BuildPlan, *, pull: boo
                     if plan.cuda is None else
                     f"load a CUDA {plan.cuda.cuda} base image into the engine (docker load) and pass --base-image")
             raise BuildError(f"base image {plan.base_image} is not in the Docker Engine and cannot be pulled "
-                             f"(no registry reachable?); {hint}") from None
+                             f"(no registry reachable?). {did_you_mean(client, plan.base_image)}To make one: {hint}") from None
         image = client.images.get(plan.base_image)
     attrs: dict[str, Any] = image.attrs
     if plan.platform:

@@ -35,6 +35,7 @@ from typing import Any
 import docker
 
 from shipyard import __version__
+from shipyard.image_tags import did_you_mean
 from shipyard.errors import DeployError
 
 logger = logging.getLogger(__name__)
@@ -173,8 +174,8 @@ def write_bundle(client: docker.DockerClient, image_ref: str, output: Path, cont
     try:
         image = client.images.get(image_ref)
     except docker.errors.ImageNotFound as exc:
-        raise DeployError(f"image {image_ref!r} not found on the Docker Engine; build it first "
-                          "(shipyard build-image) or pass an existing tag") from exc
+        raise DeployError(f"image {image_ref!r} not found on the Docker Engine. {did_you_mean(client, image_ref)}"
+                          "Build it first (shipyard build-image) or pass an existing tag") from exc
     tag = image_ref if ":" in image_ref.rsplit("/", 1)[-1] else f"{image_ref}:latest"
     if tag not in image.tags:
         raise DeployError(f"{image_ref!r} is not a tag of the image (its tags: {', '.join(image.tags) or 'none'}); "

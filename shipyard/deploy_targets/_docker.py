@@ -18,6 +18,7 @@ import requests
 from docker.types import DeviceRequest
 
 from shipyard.deploy_targets.options import GpuRequest, ProbeOptions
+from shipyard.image_tags import did_you_mean
 from shipyard.errors import DeployError, DockerUnavailableError, SpecError
 
 logger = logging.getLogger(__name__)
@@ -95,8 +96,9 @@ def ensure_image(client: docker.DockerClient, image: str, engine: str) -> docker
         reason = getattr(exc, "explanation", None) or exc
         raise DeployError(
             f"image {image!r} is not on the Docker Engine at {engine} and could not be pulled "
-            f"({reason}). Build it there (shipyard build ... with DOCKER_HOST={engine}), push it to a "
-            f"registry that host can reach, or copy it: docker save {image} | docker -H {engine} load"
+            f"({reason}). {did_you_mean(client, image)}Build it there (shipyard build-image ... with "
+            f"DOCKER_HOST={engine}), push it to a registry that host can reach, or copy it: "
+            f"docker save {image} | docker -H {engine} load"
         ) from exc
 
 

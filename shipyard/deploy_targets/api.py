@@ -154,6 +154,10 @@ def invoke(name: str, data: bytes, *, content_type: str | None = None, target: s
     except OSError as exc:
         raise DeployError(f"deployment '{name}' does not answer at {deployment.scoring_uri}: {exc}") from exc
     if answer.status >= 400:
-        raise ScoringError(f"{deployment.scoring_uri} answered {answer.status}: {answer.text.strip()[:2000]}",
+        hint = ""
+        if answer.status >= 500:  # the service's fault: its log has the traceback, under the request id
+            where = "" if deployment.target == DEFAULT_TARGET else f" --target {deployment.target}"
+            hint = f"\nthe service's log has the details: shipyard logs {name}{where}"
+        raise ScoringError(f"{deployment.scoring_uri} answered {answer.status}: {answer.text.strip()[:2000]}{hint}",
                            status_code=answer.status)
     return answer

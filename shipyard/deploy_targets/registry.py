@@ -13,6 +13,7 @@ A third-party package registers a target in its ``pyproject.toml``::
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 from importlib.metadata import entry_points
@@ -32,6 +33,8 @@ _BUILTIN: dict[str, str] = {
     "edge": "shipyard.deploy_targets.edge:EdgeTarget",
 }
 _registered: dict[str, str] = {}
+ALIASES: dict[str, str] = {"k8s": "kubernetes"}
+"""Other names a target answers to (``--target k8s``), as kubectl users write it."""
 
 
 def register_target(name: str, import_string: str) -> None:
@@ -63,9 +66,12 @@ def load_target_class(name: str) -> type[DeployTarget]:
         DeployError: the target's module or class cannot be imported.
     """
     table = _table()
+    name = ALIASES.get(name, name) if name not in table else name
     if name not in table:
-        raise SpecError(f"unknown deploy target {name!r}; available: {', '.join(target_names())}",
-                        field="target")
+        close = difflib.get_close_matches(name.lower(), [*table, *ALIASES], n=1, cutoff=0.6)
+        hint = f"did you mean {ALIASES.get(close[0], close[0])!r}? " if close else ""
+        raise SpecError(f"unknown deploy target {name!r}; {hint}available: {', '.join(target_names())} "
+                        f"({', '.join(f'{alias} = {real}' for alias, real in ALIASES.items())})", field="target")
     module_name, _, attr = table[name].partition(":")
     try:
         module = importlib.import_module(module_name)

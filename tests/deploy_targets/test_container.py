@@ -134,6 +134,7 @@ def test_deploy_invoke_update_and_delete_the_example(docker_client, example_imag
                             input='{"rows": []}', capture_output=True, text=True)
     assert failed.returncode == 3
     assert f"{uri} answered 500" in failed.stderr
+    assert failed.stderr.rstrip().endswith(f"the service's log has the details: shipyard logs {name}")
 
     # deploying the same name again updates it: new image, same URI and primary key, settings kept;
     # the secondary key is rotated on the way (Azure's regen_key)
