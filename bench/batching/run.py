@@ -51,8 +51,8 @@ VENVS = {  # side venv name -> what goes in it (pinned: the versions the results
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="mlp,small", help="comma-separated: mlp, small")
-    parser.add_argument("--servers", default="", help="only these (shipyard, shipyard-batched, mlserver, bentoml, "
-                                                      "litserve), comma-separated; default all")
+    parser.add_argument("--servers", default="", help="only these (shipyard, shipyard-batched, shipyard-batched-plain, "
+                                                      "mlserver, bentoml, litserve), comma-separated; default all")
     parser.add_argument("--concurrency", default="1,8,64,256", help="comma-separated connection counts")
     parser.add_argument("--duration", type=int, default=5, help="whole seconds per measurement (default 5)")
     parser.add_argument("--warmup", type=int, default=2, help="whole seconds of unmeasured load first (default 2)")
@@ -144,6 +144,11 @@ def server_defs(model: Model, args: argparse.Namespace, work_dir: Path) -> list[
                   {**shipyard_env, "SHIPYARD_MAX_BATCH_SIZE": str(MAX_BATCH),
                    "SHIPYARD_MAX_QUEUE_DELAY_US": str(args.shipyard_delay_us)},
                   "/v2/health/ready", v2_path, shipyard_bodies),
+        ServerDef("shipyard-batched-plain", [sys.executable, "-m", "shipyard.runtime"],  # fastpath/ left out
+                  {**shipyard_env, "SHIPYARD_MAX_BATCH_SIZE": str(MAX_BATCH),
+                   "SHIPYARD_MAX_QUEUE_DELAY_US": str(args.shipyard_delay_us),
+                   "SHIPYARD_HTTP_FAST_PATHS": "false", "SHIPYARD_SCORING_MODE": "thread"},
+                  "/v2/health/ready", v2_path, [v2_json(row)]),
         ServerDef("mlserver", [str(venv / "bench-mlserver/bin/mlserver"), "start", str(mlserver_dir)],
                   {"PYTHONPATH": str(PEERS), "MLSERVER_HTTP_PORT": "{port}"}, "/v2/health/ready", v2_path,
                   [v2_json(row)], cwd=mlserver_dir),

@@ -13,7 +13,7 @@ Batches are only formed when a scoring thread is free (one at a time with the de
 thread, like one Triton model instance), so a busy model gathers larger batches by itself. The
 call runs on the scoring thread, off the event loop (ONNX Runtime and PyTorch release the GIL),
 or, for a model whose batches prove to take well under a millisecond, on the event loop itself,
-as the runner decides for ``run()`` (:mod:`shipyard.runtime.inline`).
+as the runner decides for ``run()`` (:mod:`shipyard.runtime.fastpath.inline`).
 
 Isolation: requests are parsed and checked one by one before they are queued (see
 :class:`~shipyard.scoring.base.BatchingScorer`), so a bad request never joins a batch. If the
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shipyard.runtime.executor import as_request_error
-from shipyard.runtime.inline import InlineDeadline, timeout_error
+from shipyard.runtime.fastpath.inline import InlineDeadline, timeout_error
 from shipyard.runtime.runner import ModelRunner
 from shipyard.runtime.settings import RuntimeSettings
 from shipyard.scoring.base import BatchItem

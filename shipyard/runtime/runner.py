@@ -2,7 +2,7 @@
 
 A call runs either on the :class:`~shipyard.runtime.executor.ScoringExecutor`'s threads (so a
 slow model cannot stall health checks or other connections) or, for ``run()`` calls that have
-proved fast, inline on the event loop (see :mod:`shipyard.runtime.inline` for when and why).
+proved fast, inline on the event loop (see :mod:`shipyard.runtime.fastpath.inline` for when and why).
 Whichever is chosen, at most ``threads`` calls run at once and, with one thread, in arrival
 order: a call only runs inline when no call is queued or running on the threads.
 
@@ -22,7 +22,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from shipyard.runtime.executor import Job, ScoringExecutor, as_request_error
-from shipyard.runtime.inline import TIMEOUT_SETTING, InlinePolicy, MainThreadAlarm, ScoringMode, timeout_error
+from shipyard.runtime.fastpath.inline import (
+    TIMEOUT_SETTING,
+    InlinePolicy,
+    MainThreadAlarm,
+    ScoringMode,
+    timeout_error,
+)
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from pydantic import AliasChoices, Field, PrivateAttr, field_validator, model_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shipyard.runtime.auth import read_keys_file
-from shipyard.runtime.inline import ScoringMode
+from shipyard.runtime.fastpath.inline import ScoringMode
 
 DEFAULT_PORT = 5001  # the port Azure ML images listen on; users' clients and probes expect it
 DEFAULT_HEALTH_PORT = 5000  # azmlinfsrv's health port when SEPERATE_HEALTH_ENDPOINT=true
@@ -190,6 +190,11 @@ class RuntimeSettings(BaseSettings):
         ge=1,
         description="Replace a worker, gracefully, once its resident memory (RSS) exceeds this many MiB "
         "(checked every second; Linux). Unset: no ceiling.",
+    )
+    http_fast_paths: bool = Field(
+        default=True,
+        description="Write responses the short way (one send() per answer, the usual head formatted in a few "
+        "passes; shipyard/runtime/fastpath/). false: uvicorn's own HTTP code, unchanged.",
     )
     graceful_timeout_s: float = Field(
         default=30.0,

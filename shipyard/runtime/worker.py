@@ -29,12 +29,12 @@ from collections.abc import Callable, Iterator
 import uvicorn
 
 from shipyard.errors import ModelLoadError
-from shipyard.runtime import response_cycle
 from shipyard.runtime.app import create_app
+from shipyard.runtime.fastpath import response_cycle
+from shipyard.runtime.fastpath.transport import CoalescingHTTPProtocol
 from shipyard.runtime.held_log import HeldStartupLog
 from shipyard.runtime.recycling import RecyclePolicy
 from shipyard.runtime.settings import RuntimeSettings
-from shipyard.runtime.transport import CoalescingHTTPProtocol
 
 ACCEPTED_GRACE_S = 0.25
 """On a graceful stop, how long connections that have not sent a request yet get to send one."""
@@ -158,12 +158,14 @@ def run_worker(
         if on_ready is not None:
             on_ready()
 
-    response_cycle.install()  # the usual answer's head in a few C-level passes (checked against uvicorn's)
+    if settings.http_fast_paths:  # see shipyard/runtime/fastpath/ for what each saves
+        response_cycle.install()  # the usual answer's head in a few C-level passes (checked against uvicorn's)
     app = create_app(settings, on_ready=ready, on_load_failed=load_failed)
     config = uvicorn.Config(
         app.server_entry(),  # the runtime middleware itself: one coroutine layer less per request
         loop="auto",  # uvloop when installed
-        http=CoalescingHTTPProtocol,  # uvicorn's (httptools when installed), one write per response
+        # uvicorn's own protocol (httptools), with one write per response unless told to stay plain
+        http=CoalescingHTTPProtocol if settings.http_fast_paths else "auto",
         interface="asgi3",
         lifespan="on",
         access_log=False,  # RuntimeMiddleware writes the access log, with the request id

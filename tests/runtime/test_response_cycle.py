@@ -1,7 +1,7 @@
 """Shipyard's response writing against uvicorn's own: the same bytes, state and errors, answer by answer.
 
 Each case is sent through uvicorn's ``RequestResponseCycle`` and through
-:class:`~shipyard.runtime.response_cycle.ResponseCycle`; :func:`transcript` records everything
+:class:`~shipyard.runtime.fastpath.response_cycle.ResponseCycle`; :func:`transcript` records everything
 observable (bytes written, connection closed, error raised, cycle state, completion callback).
 The usual answers must also take the short way (uvicorn's ``send`` is made to fail for them).
 """
@@ -14,8 +14,8 @@ import pytest
 
 httptools_impl = pytest.importorskip("uvicorn.protocols.http.httptools_impl")
 
-from shipyard.runtime import response_cycle
-from shipyard.runtime.response_cycle import ResponseCycle, transcript
+from shipyard.runtime.fastpath import response_cycle
+from shipyard.runtime.fastpath.response_cycle import ResponseCycle, transcript
 
 UVICORN_CYCLE = ResponseCycle.__base__
 DATE = [(b"date", b"Fri, 27 Nov 2026 05:34:06 GMT")]

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from shipyard.runtime.inline import FIRST_PROBATION, INLINE_BUDGET_S, STALL_S, TOLERANCE_WINDOW, InlinePolicy
+from shipyard.runtime.fastpath.inline import FIRST_PROBATION, INLINE_BUDGET_S, STALL_S, TOLERANCE_WINDOW, InlinePolicy
 from tests.fixtures.servers import RunningServer
 
 LOOP_THREAD = "MainThread"  # the event loop runs on the worker's main thread

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shipyard.runtime.transport import CoalescingTransport
+from shipyard.runtime.fastpath.transport import CoalescingTransport
 
 
 def _runners() -> list[Callable[[Coroutine[Any, Any, None]], None]]:
@@ -90,3 +90,31 @@ def test_everything_else_is_the_real_transport(run: Callable[..., None]) -> None
         peer.close()
 
     run(scenario())
+
+
+def test_with_fast_paths_off_a_real_server_answers_the_same_bytes(tmp_path) -> None:
+    """SHIPYARD_HTTP_FAST_PATHS=false is plain uvicorn: same answers, byte for byte (the date aside)."""
+    import re
+
+    from tests.fixtures.servers import SCRIPTS, start_server
+
+    model = tmp_path / "model"
+    model.mkdir()
+    request = (b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"x-ms-request-id: fixed\r\nContent-Length: 7\r\n\r\n\"hello\"")
+    answers = []
+    for fast in ("true", "false"):
+        server = start_server(tmp_path, model_dir=model, entry_script=SCRIPTS / "str_return_score.py",
+                              env={"SHIPYARD_HTTP_FAST_PATHS": fast, "SHIPYARD_ACCESS_LOG": "false"})
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+                client.sendall(request)
+                raw = b""
+                while b"\r\n\r\n" not in raw or len(raw.split(b"\r\n\r\n", 1)[1]) < int(
+                        re.search(rb"content-length: (\d+)", raw).group(1)):
+                    raw += client.recv(65536)
+        finally:
+            server.stop()
+        answers.append(re.sub(rb"(date|x-request-id|x-ms-run-fn-exec-ms): [^\r]+", rb"\1: -", raw))  # vary per request
+    assert answers[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert answers[0] == answers[1]
