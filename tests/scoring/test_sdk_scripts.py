@@ -6,6 +6,7 @@ file or folder>``, and ``--model-dir`` (here ``SHIPYARD_MODEL_DIR``) names that 
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,3 +83,32 @@ def test_onnx_script_with_import_azureml_core(tmp_path, servers, add_model_dir):
 
     assert answer.status_code == 200, server.log()
     assert answer.json() == {"sum": [[11.0, 22.0, 33.0]]}
+
+
+def test_data_collection_writes_each_requests_rows_with_its_request_id(tmp_path, servers):
+    collected = tmp_path / "collected"
+    server = start_server(tmp_path, model_dir=None, entry_script=SCRIPTS / "data_collection_score.py", cwd=tmp_path,
+                          env={"SHIPYARD_DATA_COLLECTION_DIR": str(collected)})
+    servers.append(server)
+
+    for request_id, rows in (("req-one", [[1, 2]]), ("req-two", [[3, 4], [5, 6]])):
+        answer = httpx.post(server.url + "/score", json={"data": rows}, headers={"x-request-id": request_id}, timeout=10)
+        assert answer.status_code == 200 and answer.json()["collecting"] is True, server.log()
+    server.stop()  # the writer drains its queue at exit
+
+    records = [json.loads(line) for path in sorted(collected.rglob("*.jsonl")) for line in path.read_text().splitlines()]
+    inputs = [(r["request_id"], r["data"]) for r in records if r["designation"] == "inputs"]
+    assert sorted(inputs) == [("req-one", [[1, 2]]), ("req-two", [[3, 4], [5, 6]])]
+    predictions = {r["request_id"]: r["data"] for r in records if r["designation"] == "predictions"}
+    assert predictions["req-two"][:2] == [[7], [11]] and len(predictions["req-two"]) == 2 + 8  # + correlations
+    assert {path.parent.parent.parent.parent.name for path in collected.rglob("*.jsonl")} == {"inputs", "predictions"}
+
+
+def test_data_collection_is_off_by_default(tmp_path, servers):
+    server = start_server(tmp_path, model_dir=None, entry_script=SCRIPTS / "data_collection_score.py", cwd=tmp_path)
+    servers.append(server)
+
+    answer = httpx.post(server.url + "/score", json={"data": [[1, 2]]}, timeout=10)
+
+    assert answer.json() == {"sums": [[3]], "collecting": False}
+    assert not list(tmp_path.rglob("*.jsonl"))
