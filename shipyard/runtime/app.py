@@ -88,6 +88,10 @@ def create_app(
     dataplane = DataPlane(settings, scorer_factory=scorer_factory, observe_model_time=app_metrics.observe_model,
                           observe_batch=app_metrics.observe_batch)
     auth = ApiKeyAuth(settings.api_keys)
+    slots = None  # scoring slots, shared by /score, V2 REST infer and gRPC ModelInfer
+    if settings.max_concurrent_requests is not None:
+        slots = Admission(settings.max_concurrent_requests, max_queue=settings.max_queue,
+                          max_wait_s=settings.max_queue_wait_ms / 1000.0)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -95,7 +99,7 @@ def create_app(
 
         async def serve_grpc() -> None:  # once the model is ready: no worker takes gRPC calls before
             if settings.grpc_port is not None:
-                grpc_servers.append(await _start_grpc(settings, dataplane, auth, app_metrics, access_log))
+                grpc_servers.append(await _start_grpc(settings, dataplane, auth, app_metrics, access_log, slots))
 
         loading = asyncio.create_task(_load(dataplane, on_ready, on_load_failed, serve_grpc))
         flushing = asyncio.create_task(_flush_regularly(app_metrics, access_log))
@@ -126,9 +130,7 @@ def create_app(
     # Bound methods rather than the instances: calling an instance goes through its type's slot.
     score = azure_routes.ScoreEndpoint(dataplane, settings.max_body_bytes).__call__
     infer = v2_routes.InferEndpoint(dataplane, settings.max_body_bytes).__call__
-    if settings.max_concurrent_requests is not None:
-        slots = Admission(settings.max_concurrent_requests, max_queue=settings.max_queue,
-                          max_wait_s=settings.max_queue_wait_ms / 1000.0)
+    if slots is not None:
         score, infer = limit_endpoint(score, slots), limit_endpoint(infer, slots)
 
     def dispatch(scope: Scope) -> Endpoint | None:
@@ -157,7 +159,7 @@ def create_app(
 
 async def _start_grpc(
     settings: RuntimeSettings, dataplane: DataPlane, auth: ApiKeyAuth, app_metrics: metrics.Metrics,
-    access_log: AccessLog | None,
+    access_log: AccessLog | None, slots: Admission | None,
 ) -> Any:
     """The started gRPC server (imported only when ``grpc_port`` is set: grpc is a large module)."""
     try:
@@ -169,7 +171,7 @@ async def _start_grpc(
         ) from exc
     from shipyard.runtime.oip_grpc.service import InferenceService
 
-    service = InferenceService(dataplane, auth=auth, metrics=app_metrics, access_log=access_log)
+    service = InferenceService(dataplane, auth=auth, metrics=app_metrics, access_log=access_log, admission=slots)
     return await start_grpc_server(
         service, host=settings.host, port=settings.grpc_port or 0, max_message_bytes=settings.max_body_bytes,
         shared_port=settings.workers > 1,

@@ -85,3 +85,37 @@ def test_slots_pass_to_waiters_first_come_first_served():
         return order, admission.active
 
     assert asyncio.run(scenario()) == (list("abc"), 0)
+
+
+def test_grpc_infer_shares_the_slots_and_gets_unavailable(start_runtime):
+    pytest.importorskip("grpc")
+    import numpy as np
+    import tritonclient.grpc as triton_grpc
+    from tritonclient.utils import InferenceServerException
+
+    from tests.fixtures.servers import free_port
+
+    grpc_port = free_port()
+    server = start_runtime(entry_script=SCRIPTS / "slow_any_score.py", env={
+        "SHIPYARD_MAX_CONCURRENT_REQUESTS": "1", "SHIPYARD_MAX_QUEUE": "0", "SHIPYARD_GRPC_PORT": str(grpc_port)})
+
+    def infer(client, seconds):
+        tensor = triton_grpc.InferInput("sleep", [1], "FP64")
+        tensor.set_data_from_numpy(np.array([float(seconds)]))
+        return client.infer("model", [tensor])
+
+    async def scenario():
+        async with httpx.AsyncClient() as http:
+            busy = asyncio.create_task(_score(http, server.url, 1.5))
+            await asyncio.sleep(0.3)  # the one slot is taken over REST
+            with triton_grpc.InferenceServerClient(f"127.0.0.1:{grpc_port}") as client:
+                with pytest.raises(InferenceServerException) as refused:
+                    await asyncio.to_thread(infer, client, 0)
+                done = await busy
+                answer = await asyncio.to_thread(infer, client, 0)
+            return refused.value, done, answer
+
+    refused, done, answer = asyncio.run(scenario())
+    assert refused.status() == "StatusCode.UNAVAILABLE" and "busy" in refused.message()
+    assert done.status_code == 200
+    assert answer.as_numpy("slept").tolist() == [0.0]

@@ -28,6 +28,7 @@ import grpc
 from shipyard.errors import ScoringError
 from shipyard.runtime import request_ids
 from shipyard.runtime.access_log import AccessLog
+from shipyard.runtime.admission import Admission
 from shipyard.runtime.auth import ApiKeyAuth
 from shipyard.runtime.dataplane import DataPlane
 from shipyard.runtime.metrics import Metrics
@@ -69,8 +70,9 @@ class InferenceService:
     """The service's handlers, bound to one data plane and the runtime's auth, metrics and log."""
 
     def __init__(self, dataplane: DataPlane, *, auth: ApiKeyAuth, metrics: Metrics,
-                 access_log: AccessLog | None) -> None:  # fmt: skip
+                 access_log: AccessLog | None, admission: Admission | None = None) -> None:  # fmt: skip
         self.dataplane = dataplane
+        self.admission = admission  # the worker's scoring slots (SHIPYARD_MAX_CONCURRENT_REQUESTS), shared with REST
         self.auth = auth
         self.metrics = metrics
         self.access_log = access_log
@@ -119,6 +121,17 @@ class InferenceService:
         return response
 
     async def model_infer(self, request: Any, context: grpc.aio.ServicerContext, request_id: str) -> Any:
+        if self.admission is None:
+            return await self._infer(request, context, request_id)
+        refused = await self.admission.acquire()
+        if refused is not None:
+            raise _Abort(503, refused)  # UNAVAILABLE: the code gRPC clients retry
+        try:
+            return await self._infer(request, context, request_id)
+        finally:
+            self.admission.release()
+
+    async def _infer(self, request: Any, context: grpc.aio.ServicerContext, request_id: str) -> Any:
         dataplane = self.dataplane
         dataplane.check_model(request.model_name, request.model_version or None)
         large = dataplane.is_large(request.ByteSize())  # decoded, scored and encoded off the event loop
