@@ -59,10 +59,11 @@ def test_without_a_model_folder_azureml_model_dir_stays_unset(tmp_path, servers)
     assert seen(server)["import"]["AZUREML_MODEL_DIR"] is None
 
 
-def test_a_separate_health_port_answers_the_same_routes(tmp_path, servers):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_separate_health_port_answers_the_same_routes(tmp_path, servers, workers):
     health_port = free_port()
     server = start_server(tmp_path, model_dir=None, entry_script=SCRIPTS / "azure_env_score.py",
-                          env={"SHIPYARD_HEALTH_PORT": str(health_port)})
+                          env={"SHIPYARD_HEALTH_PORT": str(health_port), "SHIPYARD_WORKERS": workers})
     servers.append(server)
 
     for port in (server.port, health_port):
