@@ -59,6 +59,7 @@ def test_build_image_shows_progress_and_pushes_to_a_registry(example_build, exam
         assert completed.returncode == 0, completed.stderr
         assert completed.stdout.strip() == tag
         assert "RUN pip install -r requirements.txt -r runtime-requirements.txt cached" in completed.stderr
+        assert "check: importing the entry script and running init() in the image" in completed.stderr
         assert f"pushed {local_registry}/iris@sha256:" in completed.stderr
         tags = httpx.get(f"http://{local_registry}/v2/iris/tags/list", timeout=10).json()
         assert tags == {"name": "iris", "tags": ["cli"]}
