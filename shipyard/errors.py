@@ -32,15 +32,20 @@ class ScoringError(ShipyardError):
     """A model or entry script could not be loaded, or a request could not be scored.
 
     ``status_code`` is the HTTP status the runtime answers with when this escapes a request.
+    ``azure_message``, when set, is what azmlinfsrv said for the same mistake: ``/score`` answers
+    it in ``"message"`` (Azure clients match on it) and the fuller *message* in ``"error"``.
     """
 
     exit_code = 3
     status_code: int = 500
+    azure_message: str | None = None
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+    def __init__(self, message: str, *, status_code: int | None = None, azure_message: str | None = None) -> None:
         super().__init__(message)
         if status_code is not None:
             self.status_code = status_code
+        if azure_message is not None:
+            self.azure_message = azure_message
 
 
 class ModelLoadError(ScoringError):

@@ -31,6 +31,7 @@ _ALLOW = [(b"allow", b"GET, POST, OPTIONS")]
 _FAILED = {True: b"True", False: b"False"}
 _JSON = b"application/json"
 _HTML = b"text/html; charset=utf-8"
+_NOT_FAILED = {"x-ms-run-function-failed": "False"}  # azmlinfsrv's AMLResponse puts it on every answer
 
 
 class ScoreEndpoint:
@@ -64,7 +65,7 @@ class ScoreEndpoint:
             failed = exc.status_code >= 500
             extra = {"request_id": request_id} if failed else {}
             await send_error(scope, send, exc.status_code, str(exc), [(b"x-ms-run-function-failed", _FAILED[failed])],
-                             **extra)
+                             azure_message=exc.azure_message, **extra)
             return
         headers = [(b"x-ms-run-fn-exec-ms", b"%.3f" % run_ms)]
         failed = response.run_function_failed
@@ -143,6 +144,6 @@ def register(app: FastAPI, dataplane: DataPlane) -> None:
     @app.get("/swagger.json", include_in_schema=False)
     async def swagger(request: Request) -> Response:
         try:
-            return json_response(dataplane.swagger(request.query_params.get("version")))
+            return json_response(dataplane.swagger(request.query_params.get("version")), headers=_NOT_FAILED)
         except ScoringError as exc:
             return error_response(exc.status_code, str(exc))

@@ -231,19 +231,25 @@ class DataPlane:
 
     def swagger(self, version: str | None) -> dict[str, Any]:
         """The swagger document for ``GET /swagger.json?version=...``."""
-        key = SWAGGER_VERSIONS.get(version or "2")
-        if key is None:
-            raise ModelNotFoundError(f"Swagger version {version!r} is not supported; use 2, 3 or 3.1")
-        scorer = self._require_scorer()
-        if key not in self._swaggers:
-            self._swaggers[key] = scorer.swagger(key)
-        document = self._swaggers[key]
+        version = "2" if version is None else version  # ?version= (empty) is not 2: azmlinfsrv's 404
+        key = SWAGGER_VERSIONS.get(version)
+        if key is None:  # azmlinfsrv's words, listing the versions this script has
+            raise ModelNotFoundError(
+                f"Swagger version [{version}] is not valid. Supported versions: [{self._swagger_versions()}].")
+        document = self._swagger(key)
         if document is None:
             raise ModelNotFoundError(
-                f"model '{self.model_name}' has no swagger document (decorate run() with "
-                "inference-schema's @input_schema/@output_schema, or add swagger2.json/swagger3.json)"
-            )
+                f"Swagger version [{version}] is not supported for the scoring script. "
+                f"Supported swagger versions: [{self._swagger_versions()}].")
         return document
+
+    def _swagger(self, key: str) -> dict[str, Any] | None:
+        if key not in self._swaggers:
+            self._swaggers[key] = self._require_scorer().swagger(key)
+        return self._swaggers[key]
+
+    def _swagger_versions(self) -> str:
+        return ", ".join(key for key in ("2", "3", "3.1") if self._swagger(key) is not None)
 
     # -- Open Inference Protocol ----------------------------------------------------------------
     def server_metadata(self) -> dict[str, Any]:

@@ -56,8 +56,9 @@ def test_swagger_documents_carry_the_schema(scorer):
     assert openapi3["openapi"] == "3.0.3"
     assert openapi3["components"]["schemas"]["ServiceInput"] == service_input
     assert openapi31["openapi"] == "3.1.0"
-    assert openapi3["info"] == {"title": "fixture", "version": "3",
-                                "description": "API specification for the Azure Machine Learning service fixture"}
+    # azmlinfsrv's defaults when SERVICE_NAME / SERVICE_VERSION are not set (not the model's name)
+    assert openapi3["info"] == {"title": "ML service", "version": "1.0",
+                                "description": "API specification for the Azure Machine Learning service ML service"}
 
 
 def test_unknown_swagger_version_is_404(scorer):

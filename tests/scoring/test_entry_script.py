@@ -116,7 +116,7 @@ def test_swagger_without_decorators_is_a_minimal_document(load_script):
     document = scorer.swagger("2")
 
     assert document["swagger"] == "2.0"
-    assert set(document["paths"]) == {"/", "/score"}
+    assert set(document["paths"]) == {"/", "/score", "/swagger.json"}
     assert document["definitions"]["ServiceInput"] == {"type": "object", "example": {}}
     assert scorer.swagger("3.1")["openapi"] == "3.1.0"
     assert scorer.metadata().platform == "azureml_entry_script"

@@ -52,18 +52,21 @@ class SchemaInput:
             raise BadRequestError(
                 "run() is decorated with @input_schema, so the request needs "
                 "'Content-Type: application/json' and a JSON object body",
-                status_code=415,
+                status_code=415, azure_message="Expects Content-Type to be application/json",
             )
         body = request.body
         if not body.strip():
-            raise BadRequestError("POST body is empty; expected a JSON object such as {\"data\": ...}")
+            raise BadRequestError("POST body is empty; expected a JSON object such as {\"data\": ...}",
+                                  azure_message="POST body is empty. Expecting a JSON dictionary.")
         try:
             document = json_codec.loads(body)
         except ValueError as exc:
-            raise BadRequestError(f"POST body is not valid JSON: {exc}") from None
+            raise BadRequestError(f"POST body is not valid JSON: {exc}",
+                                  azure_message=f"POST body could not be decoded as JSON: {exc}") from None
         if not isinstance(document, dict):
             raise BadRequestError(
-                f"POST body must be a JSON object with keys {self.names()}, got a JSON {type(document).__name__}"
+                f"POST body must be a JSON object with keys {self.names()}, got a JSON {type(document).__name__}",
+                azure_message="POST body should be a JSON dictionary.",
             )
         return self.extract(document)
 
@@ -74,7 +77,8 @@ class SchemaInput:
             value = document.get(name, default)
             if value is NO_DEFAULT:
                 raise BadRequestError(
-                    f"no value for the {name!r} parameter of run(); the JSON body needs keys {self.names()}"
+                    f"no value for the {name!r} parameter of run(); the JSON body needs keys {self.names()}",
+                    azure_message=f"A value is not provided for the {name!r} parameter.",
                 )
             arguments[name] = value
         return arguments

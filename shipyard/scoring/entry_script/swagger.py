@@ -5,7 +5,8 @@ Version ``2`` (alias ``2.0``) is Swagger 2.0, ``3``/``3.0`` is OpenAPI 3.0.3 and
 undecorated script gets empty object schemas. A file the user ships in the app root wins:
 ``swagger.json`` or ``swagger2.json`` for version 2, ``swagger3.json`` for 3, ``swagger3.1.json``
 for 3.1 (azmlinfsrv's names). ``SERVICE_NAME``, ``SERVICE_VERSION`` and ``SERVICE_PATH_PREFIX``
-are honoured as in Azure.
+are honoured as in Azure, with azmlinfsrv 1.5.1's defaults (``ML service``, ``1.0``); the paths
+are ``/``, ``/score`` and ``/swagger.json``, as in its templates.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ _FAILED = "The service failed to execute due to an error."
 _HEALTH_TEXT = "Simple health check endpoint to ensure the service is up at any given point."
 _SCORE_TEXT = "Run web service's model and get the prediction output"
 _BEARER = {"type": "apiKey", "name": "Authorization", "in": "header", "description": "For example: Bearer abc123"}
+_SWAGGER_TEXT = "Get the Swagger specification."
+_SWAGGER_OK = "The Swagger specification."
+DEFAULT_SERVICE_NAME = "ML service"  # azmlinfsrv's defaults for SERVICE_NAME / SERVICE_VERSION
+DEFAULT_SERVICE_VERSION = "1.0"
 
 
 def canonical_version(version: str) -> str:
@@ -64,8 +69,8 @@ def build_swagger(version: str, run: Callable[..., Any], app_root: Path, info: M
     input_schema, output_schema, supported = _schemas(run)
     if _SCHEMA_VERSION[version] not in supported:
         return None
-    title = os.environ.get("SERVICE_NAME") or info.name
-    service_version = os.environ.get("SERVICE_VERSION") or info.version
+    title = os.environ.get("SERVICE_NAME", DEFAULT_SERVICE_NAME)
+    service_version = os.environ.get("SERVICE_VERSION", DEFAULT_SERVICE_VERSION)
     prefix = os.environ.get("SERVICE_PATH_PREFIX", "").strip("/")
     prefix = f"/{prefix}" if prefix else ""
     build = _swagger2 if version == "2" else _openapi3
@@ -92,8 +97,8 @@ def _schemas(run: Callable[..., Any]) -> tuple[dict[str, Any], dict[str, Any], l
     return get_input_schema(run), get_output_schema(run), list(get_supported_versions(run))
 
 
-def _operations(prefix: str, health: dict, score: dict) -> dict[str, Any]:
-    return {f"{prefix}/": {"get": health}, f"{prefix}/score": {"post": score}}
+def _operations(prefix: str, health: dict, score: dict, swagger: dict) -> dict[str, Any]:
+    return {f"{prefix}/": {"get": health}, f"{prefix}/score": {"post": score}, f"{prefix}/swagger.json": {"get": swagger}}
 
 
 def _swagger2(title: str, version: str, prefix: str, service_input: dict, service_output: dict) -> dict[str, Any]:
@@ -120,6 +125,12 @@ def _swagger2(title: str, version: str, prefix: str, service_input: dict, servic
             "default": error,
         },
     }
+    swagger = {
+        "operationId": "GetSwaggerSpec",
+        "description": _SWAGGER_TEXT,
+        "parameters": [{"name": "version", "in": "query", "required": False, "type": "integer", "enum": [2, 3]}],
+        "responses": {"200": {"description": _SWAGGER_OK, "schema": {"type": "string"}}, "default": error},
+    }
     return {
         "swagger": "2.0",
         "info": {"title": title, "description": f"API specification for the Azure Machine Learning service {title}",
@@ -128,7 +139,7 @@ def _swagger2(title: str, version: str, prefix: str, service_input: dict, servic
         "consumes": ["application/json"],
         "produces": ["application/json"],
         "securityDefinitions": {"Bearer": _BEARER},
-        "paths": _operations(prefix, health, score),
+        "paths": _operations(prefix, health, score, swagger),
         "definitions": {"ServiceInput": service_input, "ServiceOutput": service_output, "ErrorResponse": _ERROR},
     }
 
@@ -159,12 +170,20 @@ def _openapi3(title: str, version: str, prefix: str, service_input: dict, servic
             "default": error,
         },
     }
+    swagger = {
+        "operationId": "GetSwaggerSpec",
+        "description": _SWAGGER_TEXT,
+        "parameters": [{"name": "version", "in": "query", "required": False,
+                        "schema": {"type": "integer", "enum": [2, 3]}}],
+        "responses": {"200": {"description": _SWAGGER_OK, "content": {"text/plain": {"schema": {"type": "string"}}}},
+                      "default": error},
+    }
     return {
         "openapi": "3.0.3",
         "info": {"title": title, "description": f"API specification for the Azure Machine Learning service {title}",
                  "version": version},
         "security": [{"Bearer": []}],
-        "paths": _operations(prefix, health, score),
+        "paths": _operations(prefix, health, score, swagger),
         "components": {
             "schemas": {"ServiceInput": service_input, "ServiceOutput": service_output, "ErrorResponse": _ERROR},
             "securitySchemes": {"Bearer": _BEARER},
