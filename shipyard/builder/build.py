@@ -27,7 +27,7 @@ from shipyard.builder.context import build_context
 from shipyard.builder.plan import BASE_PYTHON_LABEL, BuildPlan, plan_build
 from shipyard.builder.progress import BuildEvent, BuildLog, StepRecord
 from shipyard.builder.spec import DeploymentSpec
-from shipyard.builder.support import check_python_supported
+from shipyard.builder.support import MIN_PYTHON, check_python_supported
 from shipyard.errors import BuildError, ImageCheckError, SpecError
 from shipyard.runtime.check import OK_MARKER
 
@@ -233,7 +233,10 @@ def _check_base_image(client: docker.DockerClient, plan: BuildPlan, *, pull: boo
     python = _image_python(attrs)
     if python and not plan.python_version:
         check_python_supported(python, entry=f"base image {plan.base_image} (Python {python})", file=None,
-                               field="base_image", line=None)
+                               field="base_image", line=None,
+                               fix=f"build on a base image with Python {'.'.join(map(str, MIN_PYTHON))} or newer "
+                                   "(--base-image; `shipyard base-image build --suite bookworm` makes one with Python "
+                                   "3.11)")
     if plan.python_version and python and python != plan.python_version:
         raise SpecError(f"base image {plan.base_image} has Python {python}, but the environment asks for "
                         f"{plan.python_version}; use a base image with Python {plan.python_version} or change "

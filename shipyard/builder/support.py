@@ -65,7 +65,8 @@ def default_base_image(python: str | None) -> str:
 MIN_PYTHON = (3, 10)
 
 
-def check_python_supported(version: str, *, entry: str, file: str | None, field: str, line: int | None) -> None:
+def check_python_supported(version: str, *, entry: str, file: str | None, field: str, line: int | None,
+                           fix: str | None = None) -> None:
     """Refuse a Python version older than the runtime supports, before anything is rendered.
 
     Azure ML v1 environments often pin ``python=3.6``-``3.8``. Rendered as is, such an image fails
@@ -78,9 +79,10 @@ def check_python_supported(version: str, *, entry: str, file: str | None, field:
     if not (major.isdigit() and minor.isdigit()) or (int(major), int(minor)) >= MIN_PYTHON:
         return
     oldest = ".".join(map(str, MIN_PYTHON))
-    raise SpecError(f"'{entry}' asks for Python {version}, but Shipyard's runtime needs Python {oldest} or newer; "
-                    f"change it to python={oldest} or newer (for example python=3.11), and move version pins "
-                    "that have no wheels for that Python to versions that do", file=file, field=field, line=line)
+    fix = fix or (f"change it to python={oldest} or newer (for example python=3.11), and move version pins "
+                  "that have no wheels for that Python to versions that do")
+    raise SpecError(f"'{entry}' asks for Python {version}, but Shipyard's runtime needs Python {oldest} or newer; {fix}",
+                    file=file, field=field, line=line)
 
 
 def check_platform(platform: str | None) -> str | None:

@@ -7,6 +7,7 @@ Shipyard's own ``build_base_image``.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -135,6 +136,23 @@ def test_a_base_image_with_another_python_is_refused_before_building(example_dir
     with pytest.raises(BuildError, match="not in the Docker Engine and cannot be pulled.*shipyard base-image build"):
         build_image(load_spec(example_dir), "shipyard-test-py:latest", base_image="shipyard-test-no-such-base:1",
                     client=docker_client)
+
+
+def test_a_base_image_with_a_python_older_than_the_runtime_supports_is_refused_before_building(
+        example_dir, docker_base_image, docker_client):
+    # A base image labelled as Shipyard's own bases are, but with Python 3.9 (one LABEL step on the test base).
+    old_base = "shipyard-test-base:py39-label"
+    docker_client.images.build(fileobj=io.BytesIO(
+        f"FROM {docker_base_image}\nLABEL dev.shipyard.base.python=3.9\n".encode()), tag=old_base, rm=True)
+    try:
+        spec = load_spec(example_dir).model_copy(update={"environment": None})
+        with pytest.raises(SpecError, match=r"'base image shipyard-test-base:py39-label \(Python 3.9\)' asks for Python "
+                                            r"3.9, but Shipyard's runtime needs Python 3.10 or newer; build on a base image with "
+                                            r"Python 3.10 or newer"):
+            build_image(spec, "shipyard-test-py39:latest", base_image=old_base, client=docker_client)
+        assert not docker_client.images.list(name="shipyard-test-py39")
+    finally:
+        docker_client.images.remove(old_base, force=True)
 
 
 def _pem_blocks(text: str) -> list[str]:
