@@ -24,8 +24,7 @@ def render(raw: dict) -> str:
                   "| server | protocol | " + " | ".join(f"c={c}" for c in concurrencies) + " |",
                   "|---|---|" + "---|" * len(concurrencies)]
         for (server, protocol), cells in table.items():
-            values = [f"{cells[c]['rps']:,.0f} ({cells[c]['p50_ms']:.1f} / {cells[c]['p99_ms']:.1f})" if c in cells
-                      else "" for c in concurrencies]
+            values = [_cell(cells[c]) if c in cells else "" for c in concurrencies]
             lines.append(f"| {server} | REST {protocol} | " + " | ".join(values) + " |")
         ceiling = raw["in_process"].get(model, {})
         if ceiling:
@@ -35,6 +34,12 @@ def render(raw: dict) -> str:
         lines.append("")
     lines += goals(raw)
     return "\n".join(lines) + "\n"
+
+
+def _cell(run: dict) -> str:
+    text = f"{run['rps']:,.0f} ({run['p50_ms']:.1f} / {run['p99_ms']:.1f})"
+    timeouts = run["errors"].get("timeout", 0)
+    return text + (f", {timeouts} timed out (> 10 s)" if timeouts else "")
 
 
 def goals(raw: dict, model: str = "mlp", concurrency: int = 64) -> list[str]:

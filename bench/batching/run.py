@@ -8,7 +8,8 @@ load at each concurrency, wrk on its own CPU and every server (all its processes
 MLServer, BentoML and LitServe run in their own virtualenvs under --venvs, created on first use
 with pinned versions. The ceiling is onnxruntime called in-process, pinned like the servers, at
 the same batch sizes. Writes results.md, raw.json and batching.png to --work-dir; exits 2 when a
-server answered wrongly or failed under load (the numbers are then void). See docs/benchmarks.md.
+server answered wrongly or with errors under load (the numbers are then void); requests that took
+over wrk's 10 s timeout are counted in the table. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -292,17 +293,17 @@ def main(argv: list[str] | None = None) -> int:
 
         expected = ort.InferenceSession(str(model.file(work_dir))).run(None, {"x": request_row(model)})[0]
         servers = [s for s in server_defs(model, args, work_dir) if not wanted or s.name in wanted]
-        with contextlib.ExitStack() as stack:
-            for server in servers:  # all up at once: the sides of a comparison are measured seconds apart
+        # One server at a time: an idle server is not free (LitServe's worker polls its queue: ~11 % of
+        # a CPU here), and every server shares the servers' CPU with whatever else is up.
+        for server in servers:
+            with contextlib.ExitStack() as stack:
                 start(server, work_dir / "logs", server_cpus)
                 stack.callback(stop, server)
-            for server in servers:
                 wait_ready(server, work_dir / "logs")
                 for body in server.bodies:
                     check_answer(server, body, expected)
                 print(f"{model.name}: {server.name} up and right", file=sys.stderr, flush=True)
-            for concurrency in concurrencies:
-                for server in servers:
+                for concurrency in concurrencies:
                     for body in server.bodies:
                         load_before = os.getloadavg()[0]
                         measurement = measure(wrk, server, body, concurrency, args, work_dir, load_cpus)
@@ -314,10 +315,10 @@ def main(argv: list[str] | None = None) -> int:
                               f"req/s, p50 {measurement.p50_ms:.1f} ms, p99 {measurement.p99_ms:.1f} ms, "
                               f"errors {measurement.errors}, load {load_before:.1f}", file=sys.stderr, flush=True)
                         (work_dir / "raw.json").write_text(json.dumps(raw, indent=1))
-                        if measurement.bad:
+                        if measurement.errors["status"] or measurement.errors["connect"]:
                             print(f"error: {server.name} failed under load ({measurement.errors}); numbers void",
                                   file=sys.stderr)
-                            return 2
+                            return 2  # timeouts (wrk's 10 s) are reported in the table instead: slow, not wrong
     raw["environment"]["took_s"] = round(time.monotonic() - started)
     (work_dir / "raw.json").write_text(json.dumps(raw, indent=1))
     from report import render

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -138,3 +141,15 @@ def test_the_same_input_twice_is_a_bad_request(adder):
 
     with pytest.raises(BadRequestError, match="more than once"):
         adder.infer(request)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs a process that may run on 2+ CPUs")
+def test_a_process_pinned_to_one_cpu_gets_one_intra_op_thread(adder):
+    code = ("import os, sys; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
+            "from shipyard.scoring import ModelInfo, load_scorer;"
+            "scorer = load_scorer(ModelInfo(name='adder', version='1', model_dir=sys.argv[1]));"
+            "print(scorer.session.get_session_options().intra_op_num_threads)")
+    pinned = subprocess.run([sys.executable, "-c", code, str(adder.info.model_dir)], capture_output=True, text=True,
+                            check=True)
+    assert pinned.stdout.strip() == "1"  # not ONNX Runtime's default (the machine's cores), which would fight
+    assert adder.session.get_session_options().intra_op_num_threads in (0, len(os.sched_getaffinity(0)))

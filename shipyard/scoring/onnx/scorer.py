@@ -8,6 +8,7 @@ reach onnxruntime, so a client gets a 400 that names the input instead of an opa
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,22 @@ logger = logging.getLogger(__name__)
 PLATFORM = "onnxruntime_onnx"  # Triton's platform name for the same thing
 
 
+def session_options(ort: Any) -> Any:
+    """ONNX Runtime's session options, with the intra-op pool sized to the CPUs this process may use.
+
+    ONNX Runtime sizes its pool by the machine's physical cores, not by the CPUs the process is
+    allowed to run on (``taskset``, ``docker --cpuset-cpus``, Kubernetes' static CPU manager). Its
+    threads spin while they wait, so two of them on one allowed CPU fight each other: measured with
+    the 21M-parameter MLP pinned to one of two CPUs, 24.5 ms a 1-row call with one thread against
+    39 ms with the default two. Unrestricted processes keep ONNX Runtime's default.
+    """
+    options = ort.SessionOptions()
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    if allowed is not None and allowed < (os.cpu_count() or allowed):
+        options.intra_op_num_threads = allowed
+    return options
+
+
 class OnnxScorer(BatchingScorer):
     """A model folder holding exactly one ``.onnx`` file."""
 
@@ -68,7 +85,7 @@ class OnnxScorer(BatchingScorer):
         providers = choose_providers(self.info.execution_providers, ort.get_available_providers(),
                                      strict=self.info.strict_providers)
         try:
-            session = ort.InferenceSession(str(path), providers=providers)
+            session = ort.InferenceSession(str(path), session_options(ort), providers=providers)
         except Exception as exc:
             raise ModelLoadError(
                 f"onnxruntime {ort.__version__} cannot load {path}: {str(exc).strip().splitlines()[0]}"
