@@ -2,7 +2,7 @@
 
 A container-based deployment keeps no state outside the engine, so these functions are how
 ``status``, ``list`` and updates learn what a container is: the ``dev.shipyard.deployment*``
-labels written at creation, the published port, the keys in its environment, and whether the
+labels written at creation, the published port, the keys in its keys file, and whether the
 runtime inside answers ready.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from docker.models.containers import Container
 
+from shipyard.deploy_targets._container_keys import read_keys
 from shipyard.deploy_targets._http import request
-from shipyard.deploy_targets._keys import KEYS_ENV, keys_from_env_value
 from shipyard.deploy_targets._readiness import READY_PATH
 from shipyard.deploy_targets.base import (
     DEFAULT_PORT,
@@ -97,7 +97,7 @@ def describe(container: Container, target: str, engine: str, base_url: str | Non
         state=state(container, base_url),
         scoring_uri=f"{base_url}/score" if base_url else None,
         swagger_uri=f"{base_url}/swagger.json" if base_url else None,
-        keys=keys_from_env_value(env_dict(container).get(KEYS_ENV)),
+        keys=read_keys(container, env_dict(container)),
         created_at=container.labels.get(LABEL_CREATED) or None,
         details={
             "container_id": container.short_id,

@@ -2,10 +2,9 @@
 
 State lives on the container: its name is the deployment's name, and labels record what
 Shipyard needs later (``dev.shipyard.deployment``, ``dev.shipyard.deployment.options``...). The API keys
-are handed to the runtime as ``SHIPYARD_API_KEYS`` when the container is created, never baked
-into the image. That also means anyone who may run ``docker inspect`` on that engine can read
-them; Docker Engine has no secret store outside Swarm, and access to the engine already means
-root on the host, so this exposes nothing that engine access does not.
+are handed to the runtime as a 0400 file put into the container before it starts, never baked
+into the image and never in its environment, so ``docker inspect`` does not show them (see
+:mod:`~shipyard.deploy_targets._container_keys`).
 
 Update order (one fixed host port means old and new cannot both listen): create the new
 container, stopped; stop the old one and rename it aside; start the new one under the real name
@@ -43,9 +42,11 @@ from shipyard.deploy_targets._container_state import (
     host_port,
     service_port,
 )
-from shipyard.deploy_targets._keys import KEYS_ENV, keys_env_value, keys_from_env_value, resolve_keys
+from shipyard.deploy_targets._container_keys import KEYS_FILE, KEYS_FILE_ENV, read_keys, write_keys
+from shipyard.deploy_targets._keys import KEYS_ENV, resolve_keys
 from shipyard.deploy_targets._readiness import NotReadyError, wait_until_ready
-from shipyard.deploy_targets.base import Deployment, RenderedFiles, validate_name
+from shipyard.deploy_targets._http import request
+from shipyard.deploy_targets.base import Deployment, DeploymentKeys, RenderedFiles, validate_name
 from shipyard.deploy_targets.options import DeployOptions, ProbeOptions, TargetSettings, merge_options
 from shipyard.errors import DeployError, DeploymentNotFoundError
 
@@ -155,9 +156,9 @@ class ContainerTarget:
         # random changes whenever the container restarts, and the scoring URI must not.
         candidates = [options.port] if options.port else _port_candidates()
         for attempt, port in enumerate(candidates, start=1):
-            container = self._new_container(name, image, options, keys_env_value(keys), created, port)
+            container = self._new_container(name, image, options, keys, created, port)
             try:
-                self._start_and_wait(container, options)
+                self._start_and_wait(container, options, keys)
                 break
             except _PortTaken:
                 container.remove(force=True)
@@ -173,21 +174,20 @@ class ContainerTarget:
     def _update(self, name: str, old: Container, image: str, given: DeployOptions) -> Deployment:
         stored = json.loads(old.labels.get(LABEL_OPTIONS, "{}"))
         options = merge_options(ContainerOptions, stored, given, what="options for target 'container'")
-        env = env_dict(old)
-        keys = resolve_keys(options, keys_from_env_value(env.get(KEYS_ENV)))
+        keys = resolve_keys(options, read_keys(old, env_dict(old)))
         port = options.port or host_port(old)
         if options.grpc_port is None and grpc_host_port(old):
             options = options.model_copy(update={"grpc_port": grpc_host_port(old)})
         was_running = old.status == "running"
         for leftover in self._update_leftovers(name):
             leftover.remove(force=True)
-        new = self._new_container(name + _NEXT, image, options, keys_env_value(keys),
+        new = self._new_container(name + _NEXT, image, options, keys,
                                   old.labels.get(LABEL_CREATED), port, deployment=name)
         old.stop()
         old.rename(name + _OLD)
         try:
             new.rename(name)
-            self._start_and_wait(new, options)
+            self._start_and_wait(new, options, keys)
         except BaseException as exc:
             new.remove(force=True)
             old.rename(name)
@@ -211,8 +211,9 @@ class ContainerTarget:
             return f"but it did not get ready again: {exc}"
         return "serving again at the same URI with the same keys"
 
-    def _new_container(self, container_name: str, image: str, options: ContainerOptions, keys_value: str,
-                       created: str | None, port: int | None, *, deployment: str | None = None) -> Container:
+    def _new_container(self, container_name: str, image: str, options: ContainerOptions,
+                       keys: DeploymentKeys | None, created: str | None, port: int | None, *,
+                       deployment: str | None = None) -> Container:
         deployment = deployment or container_name
         labels = {
             LABEL_DEPLOYMENT: deployment,
@@ -223,16 +224,20 @@ class ContainerTarget:
         }
         if options.port:
             labels[LABEL_HOST_PORT] = str(options.port)
-        image_labels = self.client.images.get(image).labels or {}
+        image_attrs = self.client.images.get(image).attrs
+        image_labels = image_attrs["Config"].get("Labels") or {}
+        environment = {key: value for key, value in options.env.items() if key not in (KEYS_ENV, KEYS_FILE_ENV)}
+        if keys is not None:
+            environment[KEYS_FILE_ENV] = KEYS_FILE  # the path only: the keys go in as a file, below
         restart: dict[str, Any] = {"Name": options.restart_policy}
         if options.restart_policy == "on-failure":
             restart["MaximumRetryCount"] = 5
         try:
-            return self.client.containers.create(
+            container = self.client.containers.create(
                 image,
                 name=container_name,
                 detach=True,
-                environment={**options.env, KEYS_ENV: keys_value},
+                environment=environment,
                 ports=_published_ports(image_labels, options, port),
                 labels=labels,
                 restart_policy=restart,
@@ -245,8 +250,16 @@ class ContainerTarget:
         except docker.errors.APIError as exc:
             raise DeployError(f"the engine at {self.engine} refused to create container "
                               f"'{container_name}': {exc.explanation or exc}") from exc
+        if keys is not None:
+            try:
+                write_keys(container, keys, image_attrs["Config"].get("User"))
+            except BaseException:
+                container.remove(force=True)
+                raise
+        return container
 
-    def _start_and_wait(self, container: Container, options: ContainerOptions) -> None:
+    def _start_and_wait(self, container: Container, options: ContainerOptions,
+                        keys: DeploymentKeys | None) -> None:
         try:
             container.start()
         except docker.errors.APIError as exc:
@@ -264,6 +277,8 @@ class ContainerTarget:
                 f"deployment '{container.labels[LABEL_DEPLOYMENT]}' did not become ready at {url}: "
                 f"{exc.reason}. It has been removed. Last {_docker.LOG_TAIL_LINES} log lines:\n"
                 f"{_docker.log_tail(container)}") from exc
+        if keys is not None:
+            _check_auth_is_on(container, url)
 
     def _port_taken_message(self, container: Container, options: ContainerOptions) -> str:
         port = options.port or host_port(container)
@@ -311,6 +326,24 @@ class ContainerTarget:
     def _describe(self, container: Container) -> Deployment:
         port = host_port(container)
         return describe(container, self.name, self.engine, self._base_url(container) if port else None)
+
+
+def _check_auth_is_on(container: Container, url: str) -> None:
+    """Refuse a runtime that ignored the keys file (one older than ``SHIPYARD_API_KEYS_FILE``):
+    it would serve without authentication, silently.
+
+    Raises:
+        DeployError: a protected route answered without a key.
+    """
+    try:
+        answer = request("GET", url + "/v2", timeout=5.0)
+    except OSError:
+        return  # readiness passed a moment ago; the status check will tell
+    if answer.status != 401:
+        raise DeployError(
+            f"container '{container.name}' answers GET /v2 without an API key ({answer.status}): its image's "
+            f"runtime does not read {KEYS_FILE_ENV}, so auth would be off; rebuild the image with this version "
+            "of Shipyard, or deploy with auth_enabled: false")
 
 
 def _published_ports(image_labels: dict[str, str], options: ContainerOptions, port: int | None) -> dict[str, Any]:

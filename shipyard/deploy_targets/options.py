@@ -22,7 +22,7 @@ _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?)?\s*$", re.IGNORECAS
 _UNIT_GB = {"k": 1e-6, "m": 1e-3, "g": 1.0, "t": 1e3}
 _UNIT_GIB = {"k": 2**10 / 1e9, "m": 2**20 / 1e9, "g": 2**30 / 1e9, "t": 2**40 / 1e9}
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MANAGED_ENV = ("SHIPYARD_API_KEYS",)
+MANAGED_ENV = ("SHIPYARD_API_KEYS", "SHIPYARD_API_KEYS_FILE")
 """Environment variables a target sets itself; users set them through options instead."""
 
 

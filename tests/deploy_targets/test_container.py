@@ -120,6 +120,12 @@ def test_deploy_invoke_update_and_delete_the_example(docker_client, example_imag
     container = docker_client.containers.get(name)
     assert container.attrs["HostConfig"]["NanoCpus"] == 1_000_000_000
     assert "SHIPYARD_API_KEYS" not in json.dumps(docker_client.images.get(example_image).attrs["Config"])
+    # ...nor in what `docker inspect` shows of the container: they are a 0400 file only the runtime reads
+    inspected = json.dumps(docker_client.api.inspect_container(name))
+    assert keys["primary"] not in inspected and keys["secondary"] not in inspected
+    assert container.attrs["Config"]["User"] and "SHIPYARD_API_KEYS_FILE=/etc/shipyard/api-keys" in inspected
+    mode_owner = container.exec_run(["stat", "-c", "%a %u", "/etc/shipyard/api-keys"]).output.decode().split()
+    assert mode_owner == ["400", container.attrs["Config"]["User"].split(":")[0]], mode_owner
 
     # the image serves gRPC too, published on a host port of its own, with the same keys
     grpc_port = service["details"]["grpc_host_port"]
@@ -144,6 +150,8 @@ def test_deploy_invoke_update_and_delete_the_example(docker_client, example_imag
     after = json.loads(updated.stdout)
     assert (after["scoring_uri"], after["image"]) == (uri, iris_v2_image)
     assert after["keys"] == {"primary": keys["primary"], "secondary": rotated}
+    inspected = json.dumps(docker_client.api.inspect_container(name))
+    assert keys["primary"] not in inspected and rotated not in inspected
     answer = httpx.post(uri, content=body, headers={**headers, "Authorization": f"Bearer {keys['primary']}"})
     assert answer.json() == {"version": 2, "predictions": [0, 2]}
     old_secondary = httpx.post(uri, content=body, headers={**headers, "Authorization": f"Bearer {keys['secondary']}"})
