@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.fixtures.load import run_load
+from tests.fixtures.procs import open_fds, rss_bytes
 from tests.fixtures.servers import SCRIPTS, RunningServer
 
 
@@ -141,3 +142,23 @@ def test_a_killed_workers_counts_survive_but_its_last_fifth_of_a_second(start_ru
         os.kill(pid, signal.SIGKILL)
     server.wait_ready()  # replacements
     assert _score_count(server) == result.statuses[200]
+
+
+def test_a_minute_of_64_clients_without_an_error_or_growing_memory(start_runtime, pid_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """The soak, bounded for CI: 60 s, 64 keep-alive clients, two workers (bench/runtime/soak.py runs longer)."""
+    server = start_runtime(entry_script=SCRIPTS / "runtime_pid_score.py",
+                           env={"SHIPYARD_WORKERS": "2", "PID_DIR": str(pid_dir)})
+    wait_all_ready(server)
+    warm: list[tuple[int, int]] = []
+
+    def sample_when_warm() -> None:
+        time.sleep(10)  # allocators, caches and 64 connections' buffers have settled by now
+        warm.append((rss_bytes(server.process.pid), open_fds(server.process.pid)))
+
+    result = run_load(server.port, clients=64, seconds=60, keep_alive=True, during=sample_when_warm)
+    rss, fds = rss_bytes(server.process.pid), open_fds(server.process.pid)
+    assert set(result.statuses) == {200} and not result.errors, result.not_ok
+    assert result.answered > 10_000, result  # it really was under load
+    (warm_rss, warm_fds), = warm
+    assert rss - warm_rss < 16 * 2**20, f"RSS grew from {warm_rss / 2**20:.1f} to {rss / 2**20:.1f} MiB"
+    assert fds <= warm_fds + 4, (warm_fds, fds)
