@@ -85,10 +85,11 @@ def test_onnx_script_with_import_azureml_core(tmp_path, servers, add_model_dir):
     assert answer.json() == {"sum": [[11.0, 22.0, 33.0]]}
 
 
-def test_data_collection_writes_each_requests_rows_with_its_request_id(tmp_path, servers):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_data_collection_writes_each_requests_rows_with_its_request_id(tmp_path, servers, workers):
     collected = tmp_path / "collected"
     server = start_server(tmp_path, model_dir=None, entry_script=SCRIPTS / "data_collection_score.py", cwd=tmp_path,
-                          env={"SHIPYARD_DATA_COLLECTION_DIR": str(collected)})
+                          env={"SHIPYARD_DATA_COLLECTION_DIR": str(collected), "SHIPYARD_WORKERS": workers})
     servers.append(server)
 
     for request_id, rows in (("req-one", [[1, 2]]), ("req-two", [[3, 4], [5, 6]])):
