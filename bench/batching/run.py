@@ -57,9 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,8,64,256", help="comma-separated connection counts")
     parser.add_argument("--duration", type=int, default=5, help="whole seconds per measurement (default 5)")
     parser.add_argument("--warmup", type=int, default=2, help="whole seconds of unmeasured load first (default 2)")
-    parser.add_argument("--shipyard-delay-us", type=int, default=0,
-                        help="SHIPYARD_MAX_QUEUE_DELAY_US for shipyard-batched (default 0: batch what queued "
-                             "while the model was busy)")
+    parser.add_argument("--shipyard-delay-us", type=int, default=int(PEER_DELAY_S * 1e6),
+                        help="SHIPYARD_MAX_QUEUE_DELAY_US for shipyard-batched (default 2000, the peers' delay)")
     parser.add_argument("--venvs", type=Path, default=Path("/work/venvs"), help="where the peers' venvs live")
     parser.add_argument("--work-dir", type=Path, default=HERE / ".work", help="models, logs, results")
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin wrk and the servers")
@@ -350,7 +349,7 @@ def environment(args: argparse.Namespace, load_cpus: set[int] | None, server_cpu
         "cpus": os.cpu_count(), "python": platform.python_version(), "onnxruntime": ort_version,
         "placement": f"wrk on CPU {sorted(load_cpus)}, servers and in-process on CPU {sorted(server_cpus)}"
         if load_cpus else "not pinned",
-        "load_avg_at_start": os.getloadavg(),
+        "load_avg_at_start": os.getloadavg(), "shipyard_delay_us": args.shipyard_delay_us,
         "mlserver": peer_version("bench-mlserver", "mlserver"), "bentoml": peer_version("bench-bentoml", "bentoml"),
         "litserve": peer_version("bench-litserve", "litserve"),
         "settings": f"1 worker each; batch max {MAX_BATCH}; Shipyard queue delay {args.shipyard_delay_us} us; "

@@ -6,7 +6,9 @@ busy, as Triton's ``dynamic_batcher`` does, with the same three settings:
 
 * ``max_batch_size``: most rows in one call (a request with more rows runs alone);
 * ``max_queue_delay_us``: how long the oldest queued request may wait for a batch to fill before
-  what is there runs anyway (0: never wait; a batch is whatever queued while the model was busy);
+  what is there runs anyway (0: never wait; a batch is whatever queued while the model was busy).
+  A batch that has as many rows as the previous one runs without waiting: a lone client is never
+  delayed, and a crowd of clients is gathered again as they come back;
 * ``preferred_batch_sizes``: sizes (in rows) that run at once, without waiting out the delay.
 
 Batches are only formed when a scoring thread is free (one at a time with the default single
@@ -97,6 +99,7 @@ class DynamicBatcher:
         self._running = 0
         self._timer: asyncio.TimerHandle | None = None
         self._warned = False
+        self._last_rows = policy.max_batch_size  # rows of the last batch: see _take
 
     async def run(self, item: BatchItem, timeout: float | None) -> tuple[Any, float]:
         """Queue *item*; its own result and the seconds its batch's model call took.
@@ -143,7 +146,11 @@ class DynamicBatcher:
             return [head]
         expired = now - head.arrived >= policy.max_queue_delay_s
         maximum = policy.max_batch_size
-        if not expired and self._queued_rows < maximum and not policy.preferred_batch_sizes:
+        # A batch as large as the last one need not wait out the delay: when the clients of the last
+        # batch have all come back, no more are coming (a lone client's request never waits; a
+        # crowd's is not run one at a time while the rest are still on their way).
+        enough = min(maximum, self._last_rows)
+        if not expired and self._queued_rows < enough and not policy.preferred_batch_sizes:
             self._wake_at(head.arrived + policy.max_queue_delay_s)
             return None
         chosen: list[_Queued] = []
@@ -161,12 +168,13 @@ class DynamicBatcher:
             if rows >= maximum:
                 full = True
                 break
-        if not (full or expired):
+        if not (full or expired or rows >= enough):
             if not preferred_cut:
                 self._wake_at(head.arrived + policy.max_queue_delay_s)
                 return None
             chosen = chosen[:preferred_cut]
         self._remove(chosen)
+        self._last_rows = sum(queued.item.rows for queued in chosen)
         return chosen
 
     def _remove(self, chosen: list[_Queued]) -> None:

@@ -204,6 +204,15 @@ def test_queue_delay_gathers_requests_that_arrive_close_together(serve):
     assert batches(server)[:2] == (1, 5)  # one call: the first request waited for the other four
 
 
+def test_after_a_batch_of_one_a_lone_client_does_not_wait_out_the_delay(serve):
+    server = serve(SHIPYARD_MAX_BATCH_SIZE="64", SHIPYARD_MAX_QUEUE_DELAY_US="3000000")  # 3 s
+    first = httpx.post(server.url + "/score", json={"x": [[0] * 4], "k": [0]}, timeout=30)  # waits the 3 s once
+    assert first.status_code == 200
+    for n in range(1, 4):  # each is as many rows as the last batch had: it runs at once, well inside 2 s
+        assert httpx.post(server.url + "/score", json={"x": [[n] * 4], "k": [n]}, timeout=2).status_code == 200
+    assert batches(server)[:2] == (4, 4)
+
+
 def test_a_request_with_more_rows_than_the_maximum_runs_alone(serve):
     server = serve(SHIPYARD_MAX_BATCH_SIZE="2")
     x, k = np.ones((5, 4), dtype=np.float32), np.arange(5)
