@@ -9,11 +9,12 @@ what was given. The option names follow Azure ML's ``deploy_configuration`` (see
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -123,6 +124,19 @@ def _checked_options(target: str, given: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+@contextlib.contextmanager
+def _named_as_flags(fields: set[str]) -> Iterator[None]:
+    """An invalid option value given as a flag is named as that flag (``--cpu``), not as its field."""
+    try:
+        yield
+    except SpecError as exc:
+        flag = next((flag for flag, field in _OPTION_FLAGS.items() if field == exc.field), None)
+        if flag is None or exc.field not in fields:
+            raise
+        text = str(exc).removeprefix(f"field '{exc.field}': ").replace(f"'{exc.field}'", flag)
+        raise SpecError(text) from exc
+
+
 def _print(deployment: Deployment, *, as_json: bool, show_keys: bool) -> None:
     if as_json:
         typer.echo(json.dumps(deployment.to_dict(include_keys=True), indent=2))
@@ -210,6 +224,7 @@ def deploy(
         "service_port": service_port, "node_selector": _pairs(node_selector, "--node-selector"),
         "image_pull_secrets": image_pull_secret or None,
     })
+    given_as_flags = set(options)
     if file is not None:
         options = merged_options(file, options)
         settings = {**file.settings, **settings}
@@ -218,14 +233,17 @@ def deploy(
     elif output is not None:
         if source is None:
             raise typer.BadParameter("--output needs the IMAGE or SPEC to render", param_hint="SOURCE")
-        files = api.render(source, name=name, output_dir=output, target=target, options=options, settings=settings)
+        with _named_as_flags(given_as_flags):
+            files = api.render(source, name=name, output_dir=output, target=target, options=options,
+                               settings=settings)
         if as_json:
             typer.echo(json.dumps({"files": [str(path) for path in files]}))
         else:
             for path in files:
                 typer.echo(f"wrote {path}")
         return
-    deployment = api.deploy(source, name=name, target=target, options=options, settings=settings)
+    with _named_as_flags(given_as_flags):
+        deployment = api.deploy(source, name=name, target=target, options=options, settings=settings)
     _print(deployment, as_json=as_json, show_keys=True)
 
 

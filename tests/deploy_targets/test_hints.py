@@ -46,3 +46,13 @@ def test_a_mistyped_base_image_names_the_tag_the_engine_has(docker_base_image: s
     assert result.returncode != 0
     assert f"base image {typo} is not in the Docker Engine" in result.stderr
     assert f"Did you mean '{docker_base_image}' (on this engine)?" in result.stderr, result.stderr
+
+
+def test_an_invalid_option_value_is_named_as_the_flag_given(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "shipyard", "deploy", "iris:1", "--name", "iris", "--target",
+                             "kubernetes", "--target-utilization", "500", "--output", str(tmp_path / "k8s")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: invalid options for target 'kubernetes': --target-utilization: "
+                                     "Input should be less than or equal to 100 (got 500)")
+    assert not (tmp_path / "k8s").exists()
