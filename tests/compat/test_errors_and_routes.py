@@ -54,3 +54,9 @@ def test_init_failing_stops_both_servers(differential_servers, tmp_path: Path) -
     assert reference is not None and reference != 0, pair.reference.log()
     assert shipyard is not None and shipyard != 0, pair.shipyard.log()
     assert "missing_model.pkl" in pair.shipyard.log()
+
+
+def test_scoring_timeout_ms(differential_servers) -> None:  # type: ignore[no-untyped-def]
+    pair = differential_servers(SCRIPTS / "slow_score.py", env={"SCORING_TIMEOUT_MS": "1000"})
+    exchange(pair, "POST", "/score", content=b'{"sleep": 0}').assert_same()
+    exchange(pair, "POST", "/score", content=b'{"sleep": 3}').assert_same()
