@@ -10,7 +10,7 @@ from azureml.contrib.services.aml_request import rawhttp
 from azureml.contrib.services.aml_response import AMLResponse
 
 VARIABLES = ("AZUREML_MODEL_DIR", "AML_APP_ROOT", "AZUREML_ENTRY_SCRIPT", "WORKER_COUNT", "TRANSPORT_PROTOCOL",
-             "AML_APP_INSIGHTS_ENABLED", "HTTP_X_MS_SERVER_VERSION", "SEPERATE_HEALTH_ENDPOINT")
+             "AML_APP_INSIGHTS_ENABLED", "HTTP_X_MS_SERVER_VERSION", "SEPERATE_HEALTH_ENDPOINT", "SERVER_SOFTWARE")
 AT_IMPORT = {name: os.environ.get(name) for name in VARIABLES}
 PORTS_AT_IMPORT = (os.environ.get("SERVER_PORT"), os.environ.get("HEALTH_PORT"))
 
