@@ -99,7 +99,10 @@ def import_inference_config(src: SourceFile, plan: ImportPlan) -> None:
     else:
         src.not_applicable("description", "empty")
     environment = src.get("environment", None)
-    if isinstance(environment, dict):
+    if isinstance(environment, dict) and environment and set(environment) <= {"name", "version"}:
+        src.not_applicable("environment", "a reference to a registered Azure environment (name/version) cannot "
+                                          "be fetched without Azure; export its conda file and give condaFile")
+    elif isinstance(environment, dict):
         _import_environment(src, plan, environment)
     elif environment is not None:
         src.not_applicable("environment", "a registered Azure environment (name/version) cannot be fetched "

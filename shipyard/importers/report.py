@@ -90,7 +90,9 @@ class SourceFile:
     def finish(self) -> list[FieldOutcome]:
         """Add an ``unknown`` row for every field nobody answered; return all rows in file order."""
         for path in self._leaves(self.data, ""):
-            if not self._covered(path):
+            if not self._covered(path) and self.get(path) == {}:
+                self._record(path, {}, "not applicable", "-", "empty")
+            elif not self._covered(path):
                 self._record(path, self.get(path), "unknown", "-",
                              "not a field of this file's documented format; ignored (check the spelling)")
         order = {path: index for index, path in enumerate(self._leaves(self.data, "", containers=True))}
