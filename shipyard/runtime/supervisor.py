@@ -73,7 +73,8 @@ class _Worker:
 class Supervisor:
     """Start ``settings.workers`` workers on *sock* and watch them until a stop signal."""
 
-    def __init__(self, settings: RuntimeSettings, sock: socket.socket, health_sock: socket.socket | None = None) -> None:
+    def __init__(self, settings: RuntimeSettings, sock: socket.socket,
+                 health_sock: socket.socket | None = None) -> None:
         self.settings = settings
         self.sock = sock
         self.health_sock = health_sock  # the separate health port, served by every worker too

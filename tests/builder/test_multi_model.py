@@ -56,8 +56,9 @@ def test_one_registered_model_is_the_model_dir_itself(make_spec):
 
 
 def test_plain_paths_are_the_specs_own_model_beside_registered_ones(make_spec):
-    spec = make_spec("name: svc\nversion: '4'\nmodels:\n  - model/model.pkl\n  - {name: iris, path: models/iris-v1.pkl}\n"
-                     "entry_script: score.py\n", files={"models/iris-v1.pkl": "x"})
+    spec = make_spec("name: svc\nversion: '4'\nmodels:\n  - model/model.pkl\n"
+                     "  - {name: iris, path: models/iris-v1.pkl}\nentry_script: score.py\n",
+                     files={"models/iris-v1.pkl": "x"})
 
     assert list(spec.model_groups) == [("svc", "4"), ("iris", "1")]  # version defaults to 1
     assert "model/svc/4/model.pkl" in build_context(plan_build(spec)).files
