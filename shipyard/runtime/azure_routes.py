@@ -21,7 +21,14 @@ from shipyard.errors import ScoringError
 from shipyard.runtime import limits
 from shipyard.runtime.dataplane import DataPlane
 from shipyard.runtime.middleware import REQUEST_ID_KEY, ROUTE_KEY
-from shipyard.runtime.responses import AZURE_HTTP_ERRORS, error_response, json_response, send_body, send_error, start_message
+from shipyard.runtime.responses import (
+    AZURE_HTTP_ERRORS,
+    error_response,
+    json_response,
+    send_body,
+    send_error,
+    start_message,
+)
 from shipyard.scoring.base import ScoreRequest, ScoreResponse
 
 logger = logging.getLogger(__name__)

@@ -35,11 +35,14 @@ CASES = {
     "repeated-header": ("POST", "/score", {"content": b"x", "headers": [("X-Multi", "1"), ("X-Multi", "2")]}),
     "content-type-parameters": ("POST", "/score", {
         "content": '{"t": "é"}'.encode(), "headers": {"Content-Type": "application/json; charset=utf-8; v=2"}}),
-    "json-suffix-type": ("POST", "/score", {"content": b'{"x": 1}', "headers": {"Content-Type": "application/vnd.api+json"}}),
+    "json-suffix-type": ("POST", "/score", {
+        "content": b'{"x": 1}', "headers": {"Content-Type": "application/vnd.api+json"}}),
     "invalid-json-body": ("POST", "/score", {"content": b"{not json", "headers": JSON}),
-    "binary-body": ("POST", "/score", {"content": bytes(range(256)), "headers": {"Content-Type": "application/octet-stream"}}),
+    "binary-body": ("POST", "/score", {
+        "content": bytes(range(256)), "headers": {"Content-Type": "application/octet-stream"}}),
     "accept-and-conditional-headers": ("POST", "/score", {
-        "content": b"", "headers": {"Accept": "application/json", "If-None-Match": '"abc"', "Content-Encoding": "identity"}}),
+        "content": b"",
+        "headers": {"Accept": "application/json", "If-None-Match": '"abc"', "Content-Encoding": "identity"}}),
     "client-request-ids": ("POST", "/score", {
         "content": b"{}", "headers": {"x-request-id": "rid-1", "x-ms-client-request-id": "cid-1", "TraceId": "t-1"}}),
 }

@@ -48,7 +48,8 @@ def test_no_azure_package_is_installed_here() -> None:
 @pytest.mark.parametrize("sample", ["sklearn_flat", "sklearn_subfolder"])
 @pytest.mark.parametrize("body", [json.dumps({"data": ROWS}).encode(), b'{"data": [[1, 2]]}'],
                          ids=["two-rows", "wrong-width"])
-def test_sklearn_sample(differential_servers, models: Path, sample: str, body: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_sklearn_sample(differential_servers, models: Path, sample: str,  # type: ignore[no-untyped-def]
+                        body: bytes) -> None:
     pair = differential_servers(SAMPLES / sample / "score.py", model_dir=models)
     answer = exchange(pair, "POST", "/score", content=body, headers=JSON)
     if sample == "sklearn_subfolder" and body != json.dumps({"data": ROWS}).encode():

@@ -20,7 +20,8 @@ def numpy_script(differential_servers) -> ServerPair:  # type: ignore[no-untyped
 @pytest.fixture(scope="module")
 def standard_script(differential_servers) -> ServerPair:  # type: ignore[no-untyped-def]
     return differential_servers(SCRIPTS / "schema_standard_score.py",
-                                env={"SERVICE_NAME": "greeter", "SERVICE_VERSION": "7", "SERVICE_PATH_PREFIX": "api/v1"})
+                                env={"SERVICE_NAME": "greeter", "SERVICE_VERSION": "7",
+                                     "SERVICE_PATH_PREFIX": "api/v1"})
 
 
 @pytest.mark.parametrize(("method", "path", "request_kwargs"), [

@@ -125,3 +125,26 @@ def test_set_cookie_sends_one_header_per_cookie():
     response.set_cookie("b", "2", httponly=True)
     cookies = [value for name, value in to_score_response(response).headers if name == "Set-Cookie"]
     assert cookies == ["a=1; Path=/", "b=2; HttpOnly; Path=/"]
+
+
+def test_only_rawhttp_scripts_import_werkzeug(tmp_path):
+    """The plain JSON /score path never loads werkzeug; a @rawhttp script does, on its first request."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    scripts = Path(__file__).resolve().parents[1] / "fixtures" / "scripts"
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from shipyard.scoring import ModelInfo, ScoreRequest, load_scorer\n"
+        "def loaded(name):\n"
+        "    scorer = load_scorer(ModelInfo(name='m', version='1', model_dir=Path(sys.argv[2]),\n"
+        "                                   entry_script=Path(sys.argv[1]) / name))\n"
+        "    scorer.score(ScoreRequest('POST', '/score', {'content-type': 'application/json'}, [], b'{}'))\n"
+        "    return 'werkzeug' in sys.modules\n"
+        "print(loaded('echo_score.py'), loaded('rawhttp_score.py'))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, str(scripts), str(tmp_path)],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True"], result.stderr

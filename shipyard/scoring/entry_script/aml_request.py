@@ -58,7 +58,8 @@ def wsgi_environ(request: ScoreRequest) -> dict[str, Any]:
         name = raw_name.decode("latin-1").upper().replace("-", "_")
         value = raw_value.decode("latin-1")
         key = name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{name}"
-        environ[key] = f"{environ[key]},{value}" if key in environ else value  # repeated headers, as gunicorn joins them
+        # a repeated header is one comma-joined value, as gunicorn builds it
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
         if name == "HOST":
             host = value
     environ.setdefault("HTTP_HOST", host)

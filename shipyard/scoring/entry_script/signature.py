@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.errors import ModelLoadError
-from shipyard.scoring.entry_script import aml_request, shims
+from shipyard.scoring.entry_script import shims
 from shipyard.scoring.entry_script.inputs import NO_DEFAULT, RawInput, SchemaInput, StringInput
 
 HEADERS_PARAMETER = "request_headers"
+_AML_REQUEST = "shipyard.scoring.entry_script.aml_request"
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,14 @@ def is_schema_decorated(run: Callable[..., Any]) -> bool:
 
 
 def reset_rawhttp_flags() -> None:
-    """Clear the ``@rawhttp`` flag of Shipyard's module and of any real Azure module already imported."""
-    aml_request._rawHttpRequested = False
+    """Clear the ``@rawhttp`` flag of Shipyard's module and of any real Azure module already imported.
+
+    Shipyard's module is only looked up, never imported here: it imports werkzeug, which only
+    ``@rawhttp`` scripts (the ones that import it) pay for.
+    """
+    ours = sys.modules.get(_AML_REQUEST)
+    if ours is not None:
+        ours._rawHttpRequested = False
     for name in shims.REQUEST_MODULES:
         module = sys.modules.get(name)
         if module is not None and not shims.is_shim(module) and hasattr(module, "_rawHttpRequested"):
@@ -50,7 +57,7 @@ def reset_rawhttp_flags() -> None:
 
 def rawhttp_requested() -> bool:
     """Whether importing the script applied ``@rawhttp`` (Shipyard's or the real Azure one)."""
-    if aml_request._rawHttpRequested:
+    if getattr(sys.modules.get(_AML_REQUEST), "_rawHttpRequested", False):
         return True
     for name in shims.REQUEST_MODULES:
         module = sys.modules.get(name)

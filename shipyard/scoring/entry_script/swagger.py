@@ -98,7 +98,8 @@ def _schemas(run: Callable[..., Any]) -> tuple[dict[str, Any], dict[str, Any], l
 
 
 def _operations(prefix: str, health: dict, score: dict, swagger: dict) -> dict[str, Any]:
-    return {f"{prefix}/": {"get": health}, f"{prefix}/score": {"post": score}, f"{prefix}/swagger.json": {"get": swagger}}
+    return {f"{prefix}/": {"get": health}, f"{prefix}/score": {"post": score},
+            f"{prefix}/swagger.json": {"get": swagger}}
 
 
 def _swagger2(title: str, version: str, prefix: str, service_input: dict, service_output: dict) -> dict[str, Any]:

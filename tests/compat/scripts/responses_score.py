@@ -21,7 +21,8 @@ def _late_changes():
 def _cookies():
     response = AMLResponse(json.dumps({"ok": True}), 200, {"Content-Type": "application/json"})
     response.set_cookie("session", "abc123")
-    response.set_cookie("theme", "dark", path="/score", httponly=True, samesite="Lax")  # no max_age: its Expires is a clock
+    # no max_age: its Expires would be a clock reading, different on the two servers
+    response.set_cookie("theme", "dark", path="/score", httponly=True, samesite="Lax")
     return response
 
 
