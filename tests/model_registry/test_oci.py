@@ -120,3 +120,21 @@ def test_without_credentials_the_error_says_to_log_in(tmp_path, monkeypatch, reg
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
     with pytest.raises(RegistryError, match=f"docker login {host}"):
         open_registry(f"oci://{host}/models").list_versions()
+
+
+def test_credentials_from_a_docker_credential_helper(tmp_path, monkeypatch, registry):
+    """``docker login`` with a credential helper leaves only the helper's name in config.json."""
+    host, _ = registry
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-shipyardtest"
+    helper.write_text("#!/bin/sh\n"  # the helper protocol: the host on stdin, JSON on stdout
+                      f'read host; [ "$host" = "{host}" ] || exit 1\n'
+                      f'echo \'{{"ServerURL": "{host}", "Username": "{USER}", "Secret": "{PASSWORD}"}}\'\n')
+    helper.chmod(0o755)
+    (tmp_path / "config.json").write_text(json.dumps({"credHelpers": {host: "shipyardtest"}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    oci = open_registry(f"oci://{host}/helper")
+    model = oci.register("m", _model(tmp_path / "model"))
+    assert [m.reference for m in oci.list_versions("m")] == [model.reference]
