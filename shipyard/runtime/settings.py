@@ -108,6 +108,20 @@ class RuntimeSettings(BaseSettings):
         "client address (access log) and scheme, comma-separated; * for any. Empty: not read.",
     )
     max_body_bytes: int = Field(default=100 * 1024 * 1024, ge=1, description="Larger bodies get 413.")
+    header_timeout_s: float = Field(
+        default=30.0, gt=0,
+        description="A client must send its request line and headers within this many seconds of connecting or "
+        "of starting the request; else 408 and the connection is closed.",
+    )
+    body_idle_timeout_s: float = Field(
+        default=30.0, gt=0,
+        description="A request body may pause at most this many seconds between two reads; else 408 and the "
+        "connection is closed.",
+    )
+    max_header_count: int = Field(default=100, ge=1, description="More request header fields get 431.")
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="A larger request line plus header fields gets 431."
+    )
     inline_body_bytes: int = Field(
         default=64 * 1024,
         ge=0,

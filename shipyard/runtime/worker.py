@@ -27,8 +27,10 @@ import threading
 from collections.abc import Callable, Iterator
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from shipyard.errors import ModelLoadError
+from shipyard.runtime import client_limits
 from shipyard.runtime.app import create_app
 from shipyard.runtime.fastpath import response_cycle
 from shipyard.runtime.fastpath.transport import CoalescingHTTPProtocol
@@ -164,8 +166,12 @@ def run_worker(
     config = uvicorn.Config(
         app.server_entry(),  # the runtime middleware itself: one coroutine layer less per request
         loop="auto",  # uvloop when installed
-        # uvicorn's own protocol (httptools), with one write per response unless told to stay plain
-        http=CoalescingHTTPProtocol if settings.http_fast_paths else "auto",
+        # uvicorn's own protocol (httptools), with one write per response unless told to stay plain,
+        # bounding slow or huge request heads and stalled bodies either way
+        http=client_limits.guarded(
+            CoalescingHTTPProtocol if settings.http_fast_paths else AutoHTTPProtocol,
+            client_limits.ClientLimits(settings.header_timeout_s, settings.body_idle_timeout_s,
+                                       settings.max_header_count, settings.max_header_bytes)),
         interface="asgi3",
         lifespan="on",
         access_log=False,  # RuntimeMiddleware writes the access log, with the request id
