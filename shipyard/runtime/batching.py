@@ -174,7 +174,7 @@ class DynamicBatcher:
                 return None
             chosen = chosen[:preferred_cut]
         self._remove(chosen)
-        self._last_rows = sum(queued.item.rows for queued in chosen)
+        self._last_rows = max(1, sum(queued.item.rows for queued in chosen))
         return chosen
 
     def _remove(self, chosen: list[_Queued]) -> None:
