@@ -192,6 +192,7 @@ def import_deployment_config(src: SourceFile, plan: ImportPlan) -> None:
     def option(path: str, name: str, convert=lambda value: value, note: str = "") -> None:
         if src.get(path, None) is not None:
             options[name] = convert(src.mapped(path, f"deployment.yaml: options.{name}", note))
+        src.not_applicable(path, "null: Shipyard's default")
 
     option("containerResourceRequirements.cpu", "cpu_cores", float,
            "pod request" if kubernetes else "container limit")

@@ -90,8 +90,8 @@ class SourceFile:
     def finish(self) -> list[FieldOutcome]:
         """Add an ``unknown`` row for every field nobody answered; return all rows in file order."""
         for path in self._leaves(self.data, ""):
-            if not self._covered(path) and self.get(path) == {}:
-                self._record(path, {}, "not applicable", "-", "empty")
+            if not self._covered(path) and self.get(path) in ({}, None):
+                self._record(path, self.get(path), "not applicable", "-", "empty (null): sets nothing")
             elif not self._covered(path):
                 self._record(path, self.get(path), "unknown", "-",
                              "not a field of this file's documented format; ignored (check the spelling)")

@@ -220,11 +220,12 @@ def test_model_from_the_registry_by_name_and_version(tmp_path):
 
 def test_a_registered_environment_reference_is_reported_not_guessed(tmp_path):
     config = {"entryScript": "score.py", "sourceDirectory": "src", "environment": {"name": "my-env", "version": "3"},
-              "dataCollection": {}}
+              "dataCollection": {}, "cudaVersionn": None}
     (tmp_path / "src").symlink_to(V1 / "src")
     (tmp_path / "ic.json").write_text(json.dumps(config))
     report = import_files([tmp_path / "ic.json"], tmp_path / "out", models=[str(V1 / "model")])
     rows = {row.field: row for row in report.rows}
     assert rows["environment"].status == "not applicable" and "condaFile" in rows["environment"].why
     assert rows["dataCollection"].status == "not applicable" and not report.by_status("unknown")
+    assert rows["cudaVersionn"].why == "empty (null): sets nothing"
     assert load_spec(tmp_path / "out").environment is None
