@@ -237,6 +237,11 @@ class DataPlane:
             raise ModelNotFoundError(
                 f"Swagger version [{version}] is not valid. Supported versions: [{self._swagger_versions()}].")
         document = self._swagger(key)
+        if document is None and not self._swagger_versions():  # an ONNX model, say: no document at all
+            raise ModelNotFoundError(
+                f"model '{self.model_name}' has no swagger document (decorate run() with "
+                "inference-schema's @input_schema/@output_schema, or add swagger2.json/swagger3.json)"
+            )
         if document is None:
             raise ModelNotFoundError(
                 f"Swagger version [{version}] is not supported for the scoring script. "
