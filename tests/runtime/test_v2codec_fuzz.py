@@ -18,7 +18,7 @@ from shipyard.errors import BadRequestError
 from shipyard.runtime import v2codec
 from shipyard.scoring.datatypes import WIRE_DTYPES
 
-FUZZ = settings(max_examples=400, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 json_values = st.recursive(
