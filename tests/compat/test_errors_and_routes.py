@@ -42,8 +42,11 @@ def test_werkzeug_error_inside_run_is_a_500(differential_servers) -> None:  # ty
     ("POST", "/score", {"content": b"{}", "headers": {"x-ms-client-request-id": "c" * 101}}),
     ("POST", "/score", {"content": b"{}", "headers": {"x-ms-request-id": "legacy-1"}}),
     ("GET", "/no/such/route", {}),
+    ("HEAD", "/", {}),
+    ("GET", "/swagger.json?version=", {}),
+    ("POST", "/swagger.json", {"content": b"{}"}),
 ], ids=["health", "put-score", "delete-score", "options-score", "long-request-id", "long-client-request-id",
-        "legacy-request-id", "unknown-route"])
+        "legacy-request-id", "unknown-route", "head-health", "swagger-empty-version", "post-swagger"])
 def test_routes(raises: ServerPair, method: str, path: str, request_kwargs: dict) -> None:
     exchange(raises, method, path, **request_kwargs).assert_same()
 
