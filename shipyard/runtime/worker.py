@@ -39,7 +39,8 @@ from shipyard.runtime.recycling import RecyclePolicy
 from shipyard.runtime.settings import RuntimeSettings
 
 ACCEPTED_GRACE_S = 0.25
-"""On a graceful stop, how long connections that have not sent a request yet get to send one."""
+"""On a graceful stop, how long connections keep being served (each answer closing its connection)
+before the idle ones are closed."""
 
 
 class _Server(uvicorn.Server):
@@ -91,11 +92,14 @@ class _Server(uvicorn.Server):
                         for sock in sockets]
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # Stop accepting, then give connections accepted a moment ago time to deliver their first
-        # request before uvicorn closes every connection that has none in progress: a client that
-        # has just connected has sent its request, and closing on it would reset it, lost.
+        # Stop accepting, and for a moment keep serving: every answer now says "connection: close"
+        # (uvicorn adds its default headers to each, and closes after one that says so), so
+        # keep-alive clients move to another worker after their next answer, and connections
+        # accepted a moment ago deliver their request. Only then does uvicorn close the
+        # connections with no request in progress: a request sent on one just then would be lost.
         for server in self.servers:
             server.close()
+        self.server_state.default_headers = [*self.server_state.default_headers, (b"connection", b"close")]
         await asyncio.sleep(ACCEPTED_GRACE_S)
         await super().shutdown(sockets=sockets)
 

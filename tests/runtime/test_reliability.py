@@ -101,16 +101,17 @@ def test_sigterm_under_load_answers_every_request_it_accepted(start_runtime, pid
     assert "TimeoutError" not in result.errors, result.not_ok
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(("workers", "keep_alive"), [("1", False), ("2", True)])
 def test_max_requests_recycles_workers_without_losing_a_request_or_a_count(start_runtime, pid_dir: Path,  # type: ignore[no-untyped-def]
-                                                                            workers: str) -> None:
+                                                                            workers: str, keep_alive: bool) -> None:
     server = start_runtime(entry_script=SCRIPTS / "runtime_pid_score.py", env={
         "SHIPYARD_WORKERS": workers, "PID_DIR": str(pid_dir), "INIT_SLEEP_S": "0.5",
         "SHIPYARD_MAX_REQUESTS": "100", "SHIPYARD_MAX_REQUESTS_JITTER": "50",
     })
     wait_all_ready(server)
     # under load until a replacement has taken over (and its predecessor drained), at most 40 s
-    result = run_load(server.port, clients=8, seconds=40, body=b'{"sleep": 0.002}',
+    # (keep-alive clients are told "connection: close" by a retiring worker and move on, none cut off)
+    result = run_load(server.port, clients=8, seconds=40, body=b'{"sleep": 0.002}', keep_alive=keep_alive,
                       until=lambda: "after its replacement took over" in server.log())
     assert set(result.statuses) == {200} and not result.errors, result.not_ok
     log = server.log()
