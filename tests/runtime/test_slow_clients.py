@@ -121,3 +121,15 @@ def test_heads_within_the_limits_are_served_and_refusals_are_one_log_line(server
     log = server.log()
     assert "Traceback" not in log
     assert "Closing the connection from 127.0.0.1" in log
+
+
+def test_the_limits_hold_with_uvicorns_own_http_code_too(module_runtime) -> None:  # type: ignore[no-untyped-def]
+    server = module_runtime("echo_score.py", env={**TIMEOUTS, "SHIPYARD_HTTP_FAST_PATHS": "false",
+                                                  "SHIPYARD_MAX_HEADER_COUNT": "5"})
+    with connect(server) as sock:
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(6)) + b"\r\n")
+        assert status_and_error(read_until_closed(sock))[0] == 431
+    with connect(server) as sock:
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")
+        assert status_and_error(read_until_closed(sock))[0] == 408
+    assert httpx.get(server.url + "/v2/health/live").status_code == 200
