@@ -44,6 +44,7 @@ class EdgeModule:
         image: image reference the device can pull or has loaded (``name:tag``).
         container_port: the port the runtime listens on inside the container.
         host_port: the port published on the device; ``None`` publishes nothing.
+        more_ports: more ports to publish, container port -> device port (gRPC's).
         env: plain environment variables for the container (the API keys are among them when
             auth is on: IoT Edge has no other way to hand secrets to a module).
         host_config: more Docker ``HostConfig`` settings (GPU device requests, CPU and memory
@@ -60,6 +61,7 @@ class EdgeModule:
     image: str
     container_port: int = 5001
     host_port: int | None = 5001
+    more_ports: Mapping[int, int] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     host_config: Mapping[str, Any] = field(default_factory=dict)
     healthcheck: Mapping[str, Any] | None = None
@@ -71,11 +73,12 @@ class EdgeModule:
 
 def container_create_options(module: EdgeModule) -> dict[str, Any]:
     """The Docker "create container" options for the module (ports, GPUs, limits)."""
-    port_key = f"{module.container_port}/tcp"
+    published = {module.container_port: module.host_port, **module.more_ports}
     host_config: dict[str, Any] = dict(module.host_config)
-    if module.host_port is not None:
-        host_config["PortBindings"] = {port_key: [{"HostPort": str(module.host_port)}]}
-    options: dict[str, Any] = {"ExposedPorts": {port_key: {}}}
+    bindings = {f"{inside}/tcp": [{"HostPort": str(host)}] for inside, host in published.items() if host is not None}
+    if bindings:
+        host_config["PortBindings"] = bindings
+    options: dict[str, Any] = {"ExposedPorts": {f"{inside}/tcp": {} for inside in published}}
     if host_config:
         options["HostConfig"] = host_config
     if module.healthcheck is not None:

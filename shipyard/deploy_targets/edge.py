@@ -45,7 +45,9 @@ from shipyard.deploy_targets._keys import KEYS_ENV, keys_env_value, resolve_keys
 from shipyard.deploy_targets._readiness import READY_PATH
 from shipyard.deploy_targets._ship import install_over_ssh, load_over_api
 from shipyard.deploy_targets.base import (
+    DEFAULT_GRPC_PORT,
     DEFAULT_PORT,
+    IMAGE_GRPC_PORT_LABEL,
     IMAGE_PORT_LABEL,
     Deployment,
     DeploymentKeys,
@@ -94,6 +96,8 @@ class EdgeOptions(DeployOptions):
 
     port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
     """Port published on the device (fixed, so clients and the IoT Edge manifest know it)."""
+    grpc_port: int | None = Field(default=DEFAULT_GRPC_PORT, ge=1, le=65535)
+    """Device port to publish gRPC on, when the image serves it; ``None`` publishes no gRPC."""
     restart_policy: RestartPolicy = "always"
     """What the device's engine does when the container stops (Docker ``--restart`` values)."""
     bundle_dir: Path | None = None
@@ -240,7 +244,8 @@ class EdgeTarget:
     def _container_options(options: EdgeOptions, keys: DeploymentKeys | None) -> ContainerOptions:
         """What the device's container runs with; explicit keys keep bundle and device in step."""
         fields: dict[str, Any] = {
-            "port": options.port, "restart_policy": options.restart_policy, "env": options.env,
+            "port": options.port, "grpc_port": options.grpc_port, "restart_policy": options.restart_policy,
+            "env": options.env,
             "gpus": options.gpus, "cpu_cores": options.cpu_cores, "memory_gb": options.memory_gb,
             "timeout_s": options.timeout_s, "auth_enabled": keys is not None, "probes": options.probes,
         }
@@ -256,16 +261,21 @@ class EdgeTarget:
         except docker.errors.ImageNotFound:
             labels = {}  # write_bundle says what to do
         container_port = int(labels.get(IMAGE_PORT_LABEL) or DEFAULT_PORT)
+        # gRPC, when the image serves it and the options publish it: one more port mapping
+        grpc = {int(labels[IMAGE_GRPC_PORT_LABEL]): options.grpc_port} if (
+            labels.get(IMAGE_GRPC_PORT_LABEL) and options.grpc_port) else {}
+        publish_grpc = tuple(f"--publish={host}:{inside}" for inside, host in grpc.items())
         env = {**options.env, KEYS_ENV: keys_env_value(keys)}
         stored = self._container_options(options, keys).stored()
         restart = options.restart_policy + (":5" if options.restart_policy == "on-failure" else "")
         container = BundleContainer(
             name=name, container_port=container_port, host_port=options.port, env=env, restart=restart,
-            run_args=run_args(options), ready_path=READY_PATH, health_timeout_s=int(options.timeout_s),
+            run_args=run_args(options) + publish_grpc, ready_path=READY_PATH, health_timeout_s=int(options.timeout_s),
             labels={LABEL_DEPLOYMENT: name, LABEL_TARGET: self.name, LABEL_OPTIONS: json.dumps(stored, sort_keys=True),
                     LABEL_CREATED: datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     LABEL_HOST_PORT: str(options.port), LABEL_VERSION: __version__})
         module = EdgeModule(name=name, image=image, container_port=container_port, host_port=options.port,
+                            more_ports=grpc,
                             env=env, host_config=host_config(options), healthcheck=_docker.healthcheck(options.probes),
                             restart_policy=_EDGE_RESTART[options.restart_policy],  # type: ignore[arg-type]
                             image_pull_policy=options.image_pull_policy)

@@ -81,6 +81,14 @@ def test_manifest_runs_the_module_with_ports_env_gpus_and_routes():
     assert hub["schemaVersion"] == "1.2"
 
 
+def test_manifest_publishes_grpc_beside_http():
+    manifest = render_deployment_manifest(EdgeModule(name="iris", image="iris:1", more_ports={8001: 9001}))
+    create = join_create_options(agent_modules(manifest)["iris"]["settings"])
+    assert create["HostConfig"]["PortBindings"] == {"5001/tcp": [{"HostPort": "5001"}],
+                                                    "8001/tcp": [{"HostPort": "9001"}]}
+    assert create["ExposedPorts"] == {"5001/tcp": {}, "8001/tcp": {}}
+
+
 def test_long_create_options_are_cut_in_512_character_pieces_and_join_back():
     options = {"Env": [f"VARIABLE_{i}=" + "x" * 40 for i in range(30)]}
     pieces = split_create_options(options)
