@@ -42,6 +42,7 @@ OTHER_TOOLS: dict[str, str] = {
     "--out": "bench/ scripts", "--servers": "bench/ scripts", "--shipyard-delay-us": "bench/ scripts",
     "--venvs": "bench/ scripts", "--warmup": "bench/ scripts", "--appinsights_instrumentation_key": "azmlinfsrv",
     "--access_control_allow_origins": "azmlinfsrv", "--debug_port": "azmlinfsrv",
+    "--minutes": "bench/runtime/soak.py", "--sample": "bench/runtime/soak.py", "--kill-every": "bench/runtime/soak.py",
 }
 
 _FLAG = re.compile(r"(?<![\w/-])--[a-z][a-z0-9_-]*[a-z0-9](?![\w*-])")  # not a pattern such as --health-*
