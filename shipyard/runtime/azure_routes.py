@@ -66,7 +66,7 @@ class ScoreEndpoint:
             query = scope["query_string"]
             # Positional: a dataclass called with keywords costs a dict per call, on every request.
             request = ScoreRequest(method, scope["path"], RequestHeaders(scope["headers"]),
-                                   _query(query) if query else [], body, request_id, query)
+                                   _query(query) if query else [], body, request_id, query, scope["scheme"])
             response, run_ms = await self.dataplane.score(request)
         except ScoringError as exc:
             failed = exc.status_code >= 500

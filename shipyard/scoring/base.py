@@ -82,7 +82,8 @@ class ScoreRequest:
     """An Azure-style scoring request, transport-agnostic.
 
     ``body`` is the raw request body; ``query`` keeps repeated keys, in order. ``query_string`` is
-    the query as the client sent it (``@rawhttp`` scripts read it; empty: rebuilt from ``query``).
+    the query as the client sent it (``@rawhttp`` scripts read it; empty: rebuilt from ``query``), and
+    ``scheme`` the URL scheme the client used.
     """
 
     method: str
@@ -92,6 +93,7 @@ class ScoreRequest:
     body: bytes
     request_id: str = ""
     query_string: bytes = b""
+    scheme: str = "http"  # https when a trusted proxy said so (FORWARDED_ALLOW_IPS), as gunicorn decides
 
 
 @dataclass(slots=True)

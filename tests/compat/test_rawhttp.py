@@ -17,7 +17,8 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 @pytest.fixture(scope="module")
 def raw(differential_servers) -> ServerPair:  # type: ignore[no-untyped-def]
-    return differential_servers(SCRIPTS / "raw_request_score.py")
+    # both trust X-Forwarded-* from the test client, as gunicorn does by default and Shipyard when told
+    return differential_servers(SCRIPTS / "raw_request_score.py", env={"FORWARDED_ALLOW_IPS": "127.0.0.1"})
 
 
 JSON = {"Content-Type": "application/json"}
@@ -43,6 +44,8 @@ CASES = {
     "accept-and-conditional-headers": ("POST", "/score", {
         "content": b"",
         "headers": {"Accept": "application/json", "If-None-Match": '"abc"', "Content-Encoding": "identity"}}),
+    "behind-a-tls-proxy": ("POST", "/score?a=1", {
+        "content": b"x", "headers": {"X-Forwarded-Proto": "https", "X-Forwarded-For": "10.0.0.7"}}),
     "client-request-ids": ("POST", "/score", {
         "content": b"{}", "headers": {"x-request-id": "rid-1", "x-ms-client-request-id": "cid-1", "TraceId": "t-1"}}),
 }

@@ -46,7 +46,7 @@ def wsgi_environ(request: ScoreRequest) -> dict[str, Any]:
         "QUERY_STRING": (request.query_string or urlencode(request.query).encode("ascii")).decode("latin-1"),
         "SERVER_PROTOCOL": "HTTP/1.1",
         "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
+        "wsgi.url_scheme": request.scheme,
         "wsgi.input": io.BytesIO(request.body),
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": False,
