@@ -49,3 +49,18 @@ def test_server_version_header_switched_off(differential_servers) -> None:  # ty
     pair = differential_servers(SCRIPTS / "echo_score.py", env={"SERVER_VERSION_LOG_RESPONSE_ENABLED": "false"})
     answer = exchange(pair, "POST", "/score", content=b"{}").assert_same()
     assert "x-ms-server-version" not in answer.shipyard.headers
+
+
+@pytest.mark.parametrize("request_kwargs", [
+    {"content": b"{}", "headers": {"Content-Type": "application/json", "X-Custom": "1", "x-lower": "2"}},
+    {"content": b"x", "headers": [("X-Multi", "a"), ("X-Multi", "b")]},
+    {"content": b"{}", "headers": {"x-ms-client-request-id": "c-1", "Authorization": "Bearer t"}},
+], ids=["custom-headers", "repeated-header", "id-and-auth-headers"])
+def test_request_headers_parameter(differential_servers, request_kwargs: dict) -> None:  # type: ignore[no-untyped-def]
+    pair = differential_servers(SCRIPTS / "request_headers_score.py")
+    exchange(pair, "POST", "/score", **request_kwargs).assert_same()
+
+
+def test_request_headers_parameter_on_get(differential_servers) -> None:  # type: ignore[no-untyped-def]
+    pair = differential_servers(SCRIPTS / "request_headers_score.py")
+    exchange(pair, "GET", "/score?a=1", headers={"X-Custom": "1"}).assert_same()
