@@ -109,6 +109,8 @@ RESERVED_ENV = {
     "SHIPYARD_MODEL_NAME": "set by the 'name' field",
     "SHIPYARD_MODEL_VERSION": "set by the 'version' field",
     "SHIPYARD_API_KEYS": "a secret: pass it when the container starts (deploy settings), never in an image",
+    "SHIPYARD_API_KEYS_FILE": "where the deploy target puts the keys when the container starts; an image "
+                              "that names it would serve with whatever file is there",
     "SHIPYARD_EXECUTION_PROVIDERS": "set by the 'execution_providers' field",
     "SHIPYARD_STRICT_PROVIDERS": "set by the 'strict_providers' field",
     "SHIPYARD_MAX_BATCH_SIZE": "set by the 'batching' field",

@@ -71,6 +71,9 @@ def test_values_that_would_inject_into_the_dockerfile_are_refused(make_spec, sni
 def test_secrets_and_settings_owned_by_other_fields_cannot_be_baked_in(make_spec):
     with pytest.raises(SpecError, match="SHIPYARD_API_KEYS cannot be set here.*never in an image"):
         make_spec("name: iris\nmodels: [model/model.pkl]\nentry_script: score.py\nenv: {SHIPYARD_API_KEYS: k}\n")
+    with pytest.raises(SpecError, match="SHIPYARD_API_KEYS_FILE cannot be set here"):
+        make_spec("name: iris\nmodels: [model/model.pkl]\nentry_script: score.py\n"
+                  "env: {SHIPYARD_API_KEYS_FILE: /tmp/keys}\n")
 
 
 def test_an_entry_script_is_required_unless_the_model_is_onnx(make_spec, tmp_path):
