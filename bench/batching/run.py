@@ -260,6 +260,12 @@ def measure(wrk: str, server: ServerDef, body: Body, concurrency: int, args: arg
     result = work_dir / "wrk-result.json"
     if args.warmup:
         run_wrk(wrk, url, body_file, concurrency, args.warmup, result, cpus, headers)
+        # wrk leaves with requests still queued in the server (a closed connection does not stop a
+        # request that is being scored): wait until one more request gets through, so the measurement
+        # does not start behind the warm-up's backlog (seconds, for an unbatched model-bound server)
+        request = urllib.request.Request(url, data=body.data, method="POST", headers=body.headers)
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            answer.read()
     return run_wrk(wrk, url, body_file, concurrency, args.duration, result, cpus, headers)
 
 
