@@ -170,3 +170,25 @@ def test_device_follows_the_execution_provider_order(requested, strict, cuda, de
 def test_strict_first_choice_must_exist():
     with pytest.raises(ModelLoadError, match="execution provider CUDA is not available"):
         choose_device(("CUDA", "CPU"), True, cuda_available=False, rocm=False)
+
+
+def test_a_batched_torchscript_server_gives_each_concurrent_client_its_own_rows(start_runtime, torchscript_dir: Path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = start_runtime(model_dir=torchscript_dir, env={"SHIPYARD_MODEL_NAME": "linear",
+                                                             "SHIPYARD_MAX_BATCH_SIZE": "8",
+                                                             "SHIPYARD_MAX_QUEUE_DELAY_US": "10000000"})
+
+    def call(number: int) -> tuple[list[list[float]], object]:
+        x = [[float(number), number + 1.0, 0.0, 2.0 * number]]
+        if number % 2:  # half over V2 binary tensors (a read-only view of the body), half over /score
+            return x, infer(server, "linear", np.asarray(x, dtype=np.float32)).as_numpy("output__0").tolist()
+        return x, httpx.post(server.url + "/score", json={"data": x}, timeout=30).json()["output__0"]
+
+    with ThreadPoolExecutor(8) as pool:  # exactly one batch of 8: it runs once full
+        answers = list(pool.map(call, range(8)))
+    for x, got in answers:
+        np.testing.assert_allclose(got, expected(x), rtol=1e-6)
+    metrics = httpx.get(server.url + "/metrics").text
+    assert 'shipyard_batch_size_count{model="linear"} 1.0' in metrics
+    assert 'shipyard_batch_size_sum{model="linear"} 8.0' in metrics
