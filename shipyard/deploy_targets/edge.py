@@ -91,13 +91,17 @@ class EdgeSettings(TargetSettings):
     """Where ``ssh://`` deploys keep the bundle on the device (one folder per deployment)."""
 
 
+GRPC_PORT_OFFSET = DEFAULT_GRPC_PORT - DEFAULT_PORT  # 3000: 5001 -> 8001, 5002 -> 8002
+
+
 class EdgeOptions(DeployOptions):
     """Options of the ``edge`` target."""
 
     port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
     """Port published on the device (fixed, so clients and the IoT Edge manifest know it)."""
-    grpc_port: int | None = Field(default=DEFAULT_GRPC_PORT, ge=1, le=65535)
-    """Device port to publish gRPC on, when the image serves it; ``None`` publishes no gRPC."""
+    grpc_port: int | None = Field(default=None, ge=1, le=65535)
+    """Device port to publish gRPC on, when the image serves it; default: ``port + 3000`` (8001 with
+    the default port), so two deployments on different ports do not collide on gRPC either."""
     restart_policy: RestartPolicy = "always"
     """What the device's engine does when the container stops (Docker ``--restart`` values)."""
     bundle_dir: Path | None = None
@@ -115,6 +119,14 @@ class _DeviceContainers(ContainerTarget):
     """The container target on the device's engine, labelling what it runs as ``edge``."""
 
     name: ClassVar[str] = "edge"
+
+
+def device_grpc_port(options: EdgeOptions) -> int:
+    """The device port gRPC is published on: ``grpc_port``, else ``port + 3000`` (8001 by default)."""
+    if options.grpc_port is not None:
+        return options.grpc_port
+    above = options.port + GRPC_PORT_OFFSET
+    return above if above <= 65535 else options.port - GRPC_PORT_OFFSET
 
 
 def run_args(options: EdgeOptions) -> tuple[str, ...]:
@@ -244,7 +256,7 @@ class EdgeTarget:
     def _container_options(options: EdgeOptions, keys: DeploymentKeys | None) -> ContainerOptions:
         """What the device's container runs with; explicit keys keep bundle and device in step."""
         fields: dict[str, Any] = {
-            "port": options.port, "grpc_port": options.grpc_port, "restart_policy": options.restart_policy,
+            "port": options.port, "grpc_port": device_grpc_port(options), "restart_policy": options.restart_policy,
             "env": options.env,
             "gpus": options.gpus, "cpu_cores": options.cpu_cores, "memory_gb": options.memory_gb,
             "timeout_s": options.timeout_s, "auth_enabled": keys is not None, "probes": options.probes,
@@ -262,8 +274,8 @@ class EdgeTarget:
             labels = {}  # write_bundle says what to do
         container_port = int(labels.get(IMAGE_PORT_LABEL) or DEFAULT_PORT)
         # gRPC, when the image serves it and the options publish it: one more port mapping
-        grpc = {int(labels[IMAGE_GRPC_PORT_LABEL]): options.grpc_port} if (
-            labels.get(IMAGE_GRPC_PORT_LABEL) and options.grpc_port) else {}
+        grpc_inside = labels.get(IMAGE_GRPC_PORT_LABEL)
+        grpc = {int(grpc_inside): device_grpc_port(options)} if grpc_inside else {}
         publish_grpc = tuple(f"--publish={host}:{inside}" for inside, host in grpc.items())
         env = {**options.env, KEYS_ENV: keys_env_value(keys)}
         stored = self._container_options(options, keys).stored()

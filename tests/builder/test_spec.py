@@ -127,9 +127,12 @@ def test_the_billion_laughs_stops_early_in_the_real_cli(make_spec, tmp_path):
     # Reported: 523 bytes of nested aliases drove render-dockerfile to 4.4 GB of RSS.
     make_spec()
     (tmp_path / "shipyard.yaml").write_text(BILLION_LAUGHS)
-    probe = ("import resource, sys\nfrom shipyard.cli import main\nsys.argv = ['shipyard', 'render-dockerfile', "
-             f"{str(tmp_path)!r}]\ntry:\n    main()\nfinally:\n    print('maxrss_kib', "
-             "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+    # The peak is the child's own VmHWM: getrusage's ru_maxrss carries the *parent's* peak across
+    # the exec (Linux records the old address space's high-water mark), so late in a large pytest
+    # session it would report pytest's size, not the CLI's.
+    probe = ("import sys\nfrom shipyard.cli import main\nsys.argv = ['shipyard', 'render-dockerfile', "
+             f"{str(tmp_path)!r}]\ntry:\n    main()\nfinally:\n    peak = [l.split()[1] for l in open('/proc/self/status') "
+             "if l.startswith('VmHWM:')][0]\n    print('maxrss_kib', peak, file=sys.stderr)\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert "shipyard.yaml:6: the document has more than 20000 values" in done.stderr

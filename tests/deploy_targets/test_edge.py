@@ -32,6 +32,7 @@ from shipyard.deploy_targets.edge import (
     EdgeOptions,
     EdgeSettings,
     EdgeTarget,
+    device_grpc_port,
     host_config,
     run_args,
 )
@@ -87,6 +88,13 @@ def test_manifest_publishes_grpc_beside_http():
     assert create["HostConfig"]["PortBindings"] == {"5001/tcp": [{"HostPort": "5001"}],
                                                     "8001/tcp": [{"HostPort": "9001"}]}
     assert create["ExposedPorts"] == {"5001/tcp": {}, "8001/tcp": {}}
+
+
+def test_grpc_follows_the_http_port_unless_given():
+    assert device_grpc_port(EdgeOptions()) == 8001
+    assert device_grpc_port(EdgeOptions(port=5002)) == 8002  # a second deployment on the device
+    assert device_grpc_port(EdgeOptions(port=65000)) == 62000
+    assert device_grpc_port(EdgeOptions(port=5002, grpc_port=9000)) == 9000
 
 
 def test_long_create_options_are_cut_in_512_character_pieces_and_join_back():
