@@ -131,25 +131,37 @@ def _parameters(value: Any, where: str) -> dict[str, Any]:
     return dict(value)
 
 
+def check_datatype(name: str, datatype: Any) -> None:
+    """Refuse an input whose datatype is not a V2 one (either protocol's inputs)."""
+    if not isinstance(datatype, str) or datatype not in WIRE_DTYPES:
+        raise BadRequestError(
+            f"input '{name}': datatype {_brief(datatype)} is not supported; use one of {', '.join(WIRE_DTYPES)}"
+        )
+
+
+def check_shape(name: str, datatype: str, shape: list[int]) -> int:
+    """The element count of an input's integer *shape*, once it is one numpy can make (either protocol's inputs)."""
+    if len(shape) > MAX_DIMENSIONS:
+        raise BadRequestError(f"input '{name}': 'shape' has {len(shape)} dimensions; at most {MAX_DIMENSIONS} are supported")
+    if any(dimension < 0 for dimension in shape):
+        raise BadRequestError(f"input '{name}': shape {_brief(shape)} has a negative dimension")
+    # numpy refuses a shape whose non-zero dimensions multiply past its index range, even with a 0 among them.
+    if math.prod(d for d in shape if d) * WIRE_DTYPES[datatype].itemsize > _MAX_BYTES:
+        raise BadRequestError(f"input '{name}': shape {_brief(shape)} is too large for any array")
+    return math.prod(shape)
+
+
 def _decode_input(raw: Any, position: int, binary: memoryview) -> tuple[InferTensor, int]:
     """One input tensor, and how many bytes of *binary* it consumed."""
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise BadRequestError(f"inputs[{position}] needs a string 'name'")
     name = raw["name"]
     datatype = raw.get("datatype")
-    if not isinstance(datatype, str) or datatype not in WIRE_DTYPES:
-        raise BadRequestError(
-            f"input '{name}': datatype {_brief(datatype)} is not supported; use one of {', '.join(WIRE_DTYPES)}"
-        )
+    check_datatype(name, datatype)
     shape = raw.get("shape")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise BadRequestError(f"input '{name}': 'shape' must be a list of non-negative integers, got {_brief(shape)}")
-    if len(shape) > MAX_DIMENSIONS:
-        raise BadRequestError(f"input '{name}': 'shape' has {len(shape)} dimensions; at most {MAX_DIMENSIONS} are supported")
-    # numpy refuses a shape whose non-zero dimensions multiply past its index range, even with a 0 among them.
-    if math.prod(d for d in shape if d) * WIRE_DTYPES[datatype].itemsize > _MAX_BYTES:
-        raise BadRequestError(f"input '{name}': shape {_brief(shape)} is too large for any array")
-    count = math.prod(shape)
+    count = check_shape(name, datatype, shape)
     parameters = _parameters(raw.get("parameters"), f"input '{name}'")
     size = parameters.pop("binary_data_size", None)
     if size is not None:

@@ -173,7 +173,8 @@ def test_fp16_needs_raw_contents(server: GrpcServer) -> None:
     [
         (lambda r: r.inputs.add(name="x", datatype="FP99", shape=[1]), "INVALID_ARGUMENT", "datatype 'FP99'"),
         (lambda r: r.inputs.add(name="x", datatype="FP32", shape=[1] * 65), "INVALID_ARGUMENT", "at most 64"),
-        (lambda r: r.inputs.add(name="x", datatype="FP32", shape=[0, 2**62, 2**62]), "INVALID_ARGUMENT", "larger than"),
+        (lambda r: r.inputs.add(name="x", datatype="FP32", shape=[0, 2**62, 2**62]), "INVALID_ARGUMENT", "too large for any array"),
+        (lambda r: r.inputs.add(name="x", datatype="FP32", shape=[-1, 3]), "INVALID_ARGUMENT", "negative dimension"),
         (lambda r: (r.inputs.add(name="x", datatype="FP32", shape=[1, 3]), r.raw_input_contents.append(b"123")),
          "INVALID_ARGUMENT", "needs 12 bytes"),
         (lambda r: (r.inputs.add(name="x", datatype="FP32", shape=[1, 3]), r.inputs.add(name="t", datatype="BYTES",
@@ -181,7 +182,7 @@ def test_fp16_needs_raw_contents(server: GrpcServer) -> None:
         (lambda r: None, "INVALID_ARGUMENT", "at least one input"),
         (lambda r: setattr(r, "model_name", "other"), "NOT_FOUND", "unknown model 'other'"),
     ],
-    ids=["datatype", "dimensions", "huge-shape", "raw-size", "raw-count", "no-inputs", "unknown-model"],
+    ids=["datatype", "dimensions", "huge-shape", "negative-dimension", "raw-size", "raw-count", "no-inputs", "unknown-model"],
 )
 def test_client_mistakes_are_clear_errors(server: GrpcServer, build, code: str, message: str) -> None:
     request = messages.ModelInferRequest(model_name="tiny")

@@ -11,7 +11,6 @@ Python. Every client mistake raises :class:`~shipyard.errors.BadRequestError` na
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,6 @@ from shipyard.runtime.oip_grpc import messages
 from shipyard.scoring.base import InferRequest, InferResponse, InferTensor
 from shipyard.scoring.datatypes import WIRE_DTYPES
 
-MAX_DIMENSIONS = 64  # numpy's own limit: a deeper shape cannot be an array
 # Which field of InferTensorContents carries each datatype (FP16 has none: raw contents only).
 CONTENTS_FIELD = {
     "BOOL": "bool_contents",
@@ -51,13 +49,15 @@ def decode_request(message: Any) -> InferRequest:
         name, datatype = tensor.name, tensor.datatype
         if not name:
             raise BadRequestError(f"inputs[{position}] needs a name")
-        count = _check_header(name, datatype, list(tensor.shape))
+        shape = list(tensor.shape)
+        v2codec.check_datatype(name, datatype)
+        count = v2codec.check_shape(name, datatype, shape)
         if raw:
             if tensor.HasField("contents"):
                 raise BadRequestError(f"input '{name}': use raw_input_contents or contents, not both")
-            array = v2codec.array_from_binary(name, datatype, list(tensor.shape), count, memoryview(raw[position]))
+            array = v2codec.array_from_binary(name, datatype, shape, count, memoryview(raw[position]))
         else:
-            array = _from_contents(name, datatype, list(tensor.shape), count, tensor.contents)
+            array = _from_contents(name, datatype, shape, count, tensor.contents)
         inputs.append(InferTensor(name=name, data=array, parameters=parameters_of(tensor.parameters)))
     requested = [output.name for output in message.outputs] or None
     for output in message.outputs:
@@ -106,23 +106,6 @@ def set_parameters(target: Any, values: dict[str, Any]) -> None:
             parameter.double_param = value
         else:
             parameter.string_param = str(value)
-
-
-def _check_header(name: str, datatype: str, shape: list[int]) -> int:
-    """The element count of a tensor, after checking its datatype and shape."""
-    if datatype not in WIRE_DTYPES:
-        raise BadRequestError(
-            f"input '{name}': datatype {datatype!r} is not supported; use one of {', '.join(WIRE_DTYPES)}"
-        )
-    if len(shape) > MAX_DIMENSIONS:
-        raise BadRequestError(f"input '{name}': shape has {len(shape)} dimensions; at most {MAX_DIMENSIONS} are allowed")
-    if any(dimension < 0 for dimension in shape):
-        raise BadRequestError(f"input '{name}': shape {shape} has a negative dimension")
-    if any(dimension > np.iinfo(np.intp).max for dimension in shape) or (
-        0 not in shape and math.prod(shape) > np.iinfo(np.intp).max
-    ):
-        raise BadRequestError(f"input '{name}': shape {shape} is larger than any array can be")
-    return math.prod(shape)
 
 
 def _from_contents(name: str, datatype: str, shape: list[int], count: int, contents: Any) -> np.ndarray:
