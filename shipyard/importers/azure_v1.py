@@ -86,7 +86,6 @@ def import_inference_config(src: SourceFile, plan: ImportPlan) -> None:
         src.not_applicable("baseImage", "empty: the builder's default python:<version>-slim base")
     src.not_applicable("baseImageRegistry", "run 'docker login' for the registry; the Docker Engine's "
                                             "credentials are used to pull the base image")
-    src.answer_rest("baseImageRegistry", "run 'docker login' for the registry instead")
     if src.get("enableGpu", False):
         spec["gpu"] = {"cuda": DEFAULT_CUDA}
         src.mapped("enableGpu", "shipyard.yaml: gpu.cuda", f"CUDA {DEFAULT_CUDA} base image")
@@ -170,7 +169,6 @@ def _import_environment(src: SourceFile, plan: ImportPlan, env: dict[str, Any]) 
     src.not_applicable("environment.assetId", "Azure asset id")
     for section in ("spark", "databricks", "r"):
         src.not_applicable(f"environment.{section}", f"{section} sections configure training runs, not serving")
-        src.answer_rest(f"environment.{section}", f"{section} sections configure training runs, not serving")
 
 
 # -- deploymentconfig.json -----------------------------------------------------------------------
@@ -254,11 +252,9 @@ def import_deployment_config(src: SourceFile, plan: ImportPlan) -> None:
         src.not_applicable(name, "Azure virtual network; put the Docker host or cluster in your network")
     for name in ("description", "tags", "properties"):
         src.not_applicable(name, _NO_METADATA)
-        src.answer_rest(name, _NO_METADATA)
     if not kubernetes:
         for name in ("autoScaler", "numReplicas", "livenessProbeRequirements", "namespace", "computeTargetName"):
             src.not_applicable(name, f"an AKS setting; computeType {src.get('computeType')} runs one container")
-            src.answer_rest(name, f"an AKS setting; computeType {src.get('computeType')} runs one container")
 
 
 def _import_scaling(src: SourceFile, plan: ImportPlan, kubernetes: bool) -> None:

@@ -61,7 +61,6 @@ def import_online_deployment(src: SourceFile, plan: ImportPlan) -> None:
         src.mapped("description", "shipyard.yaml: labels.org.opencontainers.image.description")
     for name in ("tags", "properties", "id", "provisioning_state", "creation_context"):
         src.not_applicable(name, _METADATA)
-        src.answer_rest(name, _METADATA)
     _import_model(src, plan)
     _import_code(src, plan)
     _import_environment(src, plan)
@@ -87,7 +86,6 @@ def import_online_deployment(src: SourceFile, plan: ImportPlan) -> None:
     src.not_applicable("app_insights_enabled", _APP_INSIGHTS)
     why = ("Azure Blob data collection needs Azure; score.py's collector calls keep working but nothing is uploaded")
     src.not_applicable("data_collector", why)
-    src.answer_rest("data_collector", why)
     src.not_applicable("egress_public_network_access", _NETWORK)
     src.not_applicable("private_network_connection", _NETWORK)
     src.not_applicable("model_mount_path", "Shipyard puts models in the image and points AZUREML_MODEL_DIR at them")
@@ -122,7 +120,6 @@ def _import_model(src: SourceFile, plan: ImportPlan) -> None:
     src.not_applicable("model.type", "Shipyard serves custom models through score.py, .onnx/.pt files directly")
     for name in ("description", "tags", "properties", "flavors", "stage", "datastore", "job_name", "utc_time_created"):
         src.not_applicable(f"model.{name}", _METADATA)
-        src.answer_rest(f"model.{name}", _METADATA)
 
 
 def _import_code(src: SourceFile, plan: ImportPlan) -> None:
@@ -169,16 +166,13 @@ def _import_environment(src: SourceFile, plan: ImportPlan) -> None:
         why = ("Shipyard renders its own Dockerfile from the spec: move the Dockerfile's steps into "
                "build.dockerfile_template (extends base.Dockerfile.j2)")
         src.not_applicable("environment.build", why)
-        src.answer_rest("environment.build", why)
     if str(src.get("environment.os_type", "linux")).lower() != "linux":
         raise SpecError("only Linux images are built", file=str(src.path), field="environment.os_type")
     src.not_applicable("environment.os_type", "Linux: the only kind Shipyard builds")
     why = "custom-container routes: Shipyard's runtime serves /score, /v2/health/live and /v2/health/ready"
     src.not_applicable("environment.inference_config", why)
-    src.answer_rest("environment.inference_config", why)
     for name in ("name", "version", "description", "tags", "properties", "datastore", "id"):
         src.not_applicable(f"environment.{name}", _METADATA)
-        src.answer_rest(f"environment.{name}", _METADATA)
 
 
 def _cpu(value: object) -> float:
@@ -275,12 +269,8 @@ def import_online_endpoint(src: SourceFile, plan: ImportPlan) -> None:
     for name in ("description", "tags", "properties", "id", "provisioning_state", "scoring_uri", "openapi_uri",
                  "location", "kind"):
         src.not_applicable(name, _METADATA)
-        src.answer_rest(name, _METADATA)
     src.not_applicable("traffic", "traffic split between deployments: route with your ingress or service mesh")
-    src.answer_rest("traffic", "traffic split between deployments: route with your ingress or service mesh")
     src.not_applicable("mirror_traffic", "traffic mirroring: use your service mesh")
-    src.answer_rest("mirror_traffic", "traffic mirroring: use your service mesh")
     src.not_applicable("identity", "Azure managed identity; give pods credentials with Kubernetes Secrets")
-    src.answer_rest("identity", "Azure managed identity; give pods credentials with Kubernetes Secrets")
     src.not_applicable("public_network_access", _NETWORK)
     src.not_applicable("compute", "the Azure Arc Kubernetes compute: pick the cluster with --context")
