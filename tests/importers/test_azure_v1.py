@@ -19,38 +19,14 @@ from shipyard.builder import load_spec
 from shipyard.builder.render import render_dockerfile
 from shipyard.cli import app
 from shipyard.cli.imports import print_report
-from shipyard.deploy_targets._keys import resolve_keys
 from shipyard.deploy_targets.config_file import load_deployment_config
 from shipyard.deploy_targets.container import ContainerOptions
-from shipyard.deploy_targets.kubernetes_manifests import KubernetesOptions, render_manifests
 from shipyard.errors import SpecError
 from shipyard.importers import import_files
+from tests.importers.imported import assert_reports_every_field, kubernetes_manifests
 
 V1 = Path(__file__).parent / "fixtures" / "v1"
 runner = CliRunner()
-
-
-def _leaves(node, prefix=""):
-    """Every field path of a JSON document, the way the report names them."""
-    if not isinstance(node, dict) or not node:
-        return [prefix]
-    return [leaf for key, value in node.items() for leaf in _leaves(value, f"{prefix}.{key}" if prefix else key)]
-
-
-def _assert_reports_every_field(report, source: Path) -> None:
-    """Each field of *source* has a row: its own, or its section's when the section was mapped whole."""
-    fields = {row.field for row in report.rows if row.file == source.name}
-    for leaf in _leaves(json.loads(source.read_text())):
-        parts = leaf.split(".")
-        assert any(".".join(parts[:end]) in fields for end in range(1, len(parts) + 1)), (source.name, leaf)
-
-
-def _manifests(output: Path) -> dict[str, dict]:
-    config = load_deployment_config(output / "deployment.yaml")
-    options = KubernetesOptions.model_validate(config.options)
-    manifests = render_manifests(config.name, config.settings.get("namespace", "default"), "iris:1", options,
-                                 resolve_keys(options, None), created="2026-01-01T00:00:00+00:00")
-    return {manifest["kind"]: manifest for manifest in manifests}
 
 
 def test_aks_import_builds_and_its_manifests_carry_the_source_values(tmp_path):
@@ -66,7 +42,7 @@ def test_aks_import_builds_and_its_manifests_carry_the_source_values(tmp_path):
     assert "FROM mcr.microsoft.com/azureml/openmpi3.1.2-ubuntu18.04" in dockerfile
     assert 'EXAMPLE_ENV_VAR="EXAMPLE_VALUE"' in dockerfile
 
-    manifests = _manifests(out)
+    manifests = kubernetes_manifests(out)
     assert manifests["Deployment"]["metadata"]["namespace"] == "ml-prod"
     container = manifests["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"] == {"requests": {"cpu": "1500m", "memory": "4000M"},
@@ -86,7 +62,7 @@ def test_aks_import_builds_and_its_manifests_carry_the_source_values(tmp_path):
     assert "replicas" not in manifests["Deployment"]["spec"]  # the autoscaler owns the count
 
     for source in ("inferenceconfig.json", "deploymentconfig-aks.json"):
-        _assert_reports_every_field(report, V1 / source)
+        assert_reports_every_field(report, V1 / source)
     unknown = report.by_status("unknown")
     assert [row.field for row in unknown] == ["replicaMaxConcurentRequests"]
     assert all(row.why for row in report.by_status("not applicable"))
@@ -99,7 +75,7 @@ def test_fixed_replicas_turn_the_autoscaler_off(tmp_path):
     (tmp_path / "deploymentconfig.json").write_text(json.dumps(config))
     report = import_files([V1 / "inferenceconfig.json", tmp_path / "deploymentconfig.json"], tmp_path / "out",
                           models=[str(V1 / "model")])
-    manifests = _manifests(tmp_path / "out")
+    manifests = kubernetes_manifests(tmp_path / "out")
     assert manifests["Deployment"]["spec"]["replicas"] == 3 and "HorizontalPodAutoscaler" not in manifests
     rows = {row.field: row for row in report.rows}
     assert rows["autoScaler.minReplicas"].status == "not applicable"
@@ -123,8 +99,8 @@ def test_flat_inference_config_and_aci(tmp_path):
     options = ContainerOptions.model_validate(config.options)
     assert (options.cpu_cores, options.memory_gb, options.auth_enabled) == (0.5, 1.0, True)
     rows = {row.field: row for row in report.rows if row.file == "deploymentconfig-aci.json"}
-    _assert_reports_every_field(report, V1 / "deploymentconfig-aci.json")
-    _assert_reports_every_field(report, V1 / "inferenceconfig-flat.json")
+    assert_reports_every_field(report, V1 / "deploymentconfig-aci.json")
+    assert_reports_every_field(report, V1 / "inferenceconfig-flat.json")
     assert rows["sslEnabled"].status == "not applicable" and "TLS" in rows["sslEnabled"].why
     assert rows["location"].status == "not applicable"
 

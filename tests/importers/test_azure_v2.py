@@ -9,40 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from shipyard.builder import load_spec
 from shipyard.builder.render import render_dockerfile
-from shipyard.deploy_targets._keys import resolve_keys
 from shipyard.deploy_targets.config_file import load_deployment_config
-from shipyard.deploy_targets.kubernetes_manifests import KubernetesOptions, render_manifests
 from shipyard.errors import SpecError
 from shipyard.importers import import_files
 from shipyard.importers.vm_sizes import VM_SIZES, find_vm_size
 from shipyard.model_registry import LocalModelStore
+from tests.importers.imported import assert_reports_every_field, kubernetes_manifests
 
 V2 = Path(__file__).parent / "fixtures" / "v2"
-
-
-def _leaves(node, prefix=""):
-    if not isinstance(node, dict) or not node:
-        return [prefix]
-    return [leaf for key, value in node.items() for leaf in _leaves(value, f"{prefix}.{key}" if prefix else key)]
-
-
-def _assert_reports_every_field(report, source: Path) -> None:
-    fields = {row.field for row in report.rows if row.file == source.name}
-    for leaf in _leaves(yaml.safe_load(source.read_text())):
-        parts = leaf.split(".")
-        assert any(".".join(parts[:end]) in fields for end in range(1, len(parts) + 1)), (source.name, leaf)
-
-
-def _kinds(output: Path) -> dict[str, dict]:
-    config = load_deployment_config(output / "deployment.yaml")
-    options = KubernetesOptions.model_validate(config.options)
-    manifests = render_manifests(config.name, "default", "img:1", options, resolve_keys(options, None),
-                                 created="2026-01-01T00:00:00+00:00")
-    return {manifest["kind"]: manifest for manifest in manifests}
 
 
 def test_quickstart_deployment_and_endpoint(tmp_path):
@@ -50,7 +27,7 @@ def test_quickstart_deployment_and_endpoint(tmp_path):
     spec = load_spec(tmp_path / "out")
     assert spec.name == "my-endpoint" and spec.entry_script.name == "score.py"
     assert "FROM mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest" in render_dockerfile(spec)
-    manifests = _kinds(tmp_path / "out")
+    manifests = kubernetes_manifests(tmp_path / "out")
     deployment = manifests["Deployment"]
     assert deployment["spec"]["replicas"] == 1 and "HorizontalPodAutoscaler" not in manifests
     resources = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
@@ -59,7 +36,7 @@ def test_quickstart_deployment_and_endpoint(tmp_path):
     assert resources["requests"]["memory"] == f"{round(size.memory_gb * 1000)}M"
     assert "Secret" in manifests  # auth_mode: key
     for source in ("blue-deployment.yml", "endpoint.yml"):
-        _assert_reports_every_field(report, V2 / source)
+        assert_reports_every_field(report, V2 / source)
     assert not report.by_status("unknown")
 
 
@@ -68,7 +45,7 @@ def test_every_tuning_section_reaches_the_manifests(tmp_path):
     spec = load_spec(tmp_path / "out")
     assert (spec.name, spec.version, spec.gpu.cuda) == ("fraud-scorer", "7", "12.4")
     render_dockerfile(spec)
-    manifests = _kinds(tmp_path / "out")
+    manifests = kubernetes_manifests(tmp_path / "out")
     container = manifests["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["requests"]["cpu"] == "6000m"  # Standard_NC6s_v3
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
@@ -84,7 +61,7 @@ def test_every_tuning_section_reaches_the_manifests(tmp_path):
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 8)
     assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == 55
     assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 30
-    _assert_reports_every_field(report, V2 / "tuned-deployment.yml")
+    assert_reports_every_field(report, V2 / "tuned-deployment.yml")
     assert [row.field for row in report.by_status("unknown")] == ["instance_typo"]
     rows = {row.field: row for row in report.rows}
     assert rows["data_collector"].status == "not applicable" and rows["instance_count"].status == "not applicable"
@@ -95,7 +72,7 @@ def test_imported_manifests_validate_against_the_kubernetes_schemas(tmp_path, so
     import kubernetes_validate
 
     import_files([V2 / source], tmp_path / "out")
-    for manifest in _kinds(tmp_path / "out").values():
+    for manifest in kubernetes_manifests(tmp_path / "out").values():
         kubernetes_validate.validate(manifest, "1.32.0", strict=True)
 
 
@@ -112,7 +89,7 @@ def test_kubernetes_resources_and_registry_references(tmp_path):
     assert entry.path == (tmp_path / "out" / "models" / "fraud" / "7" / "model").resolve()
     assert (entry.path / "model.json").read_text() == (V2 / "model" / "model.json").read_text()
     assert "azureml-models/fraud/7" in render_dockerfile(spec)
-    container = _kinds(tmp_path / "out")["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    container = kubernetes_manifests(tmp_path / "out")["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["requests"] == {"cpu": "500m", "memory": f"{round(2**30 / 1e6)}M"}
     assert container["resources"]["limits"] == {"cpu": "2000m", "memory": f"{round(2**31 / 1e6)}M"}
     rows = {row.field: row for row in report.rows}
