@@ -7,6 +7,7 @@ file, as ``docker login`` leaves them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,11 +30,10 @@ pytestmark = pytest.mark.skipif(shutil.which("docker-registry") is None, reason=
 USER, PASSWORD = "alice", "wonderland"
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    bcrypt = pytest.importorskip("bcrypt")
-    root = tmp_path_factory.mktemp("registry")
-    (root / "htpasswd").write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()}\n")
+@contextlib.contextmanager
+def serve_registry(root: Path, auth: str) -> Iterator[str]:
+    """Debian's docker-registry on a free loopback port, storing under *root*, with the given
+    ``auth:`` section (one YAML flow mapping); yields ``host:port`` once it answers."""
     port = free_port()
     (root / "config.yml").write_text(f"""version: 0.1
 log: {{level: warn}}
@@ -41,7 +42,7 @@ storage:
   delete: {{enabled: true}}
 http: {{addr: "127.0.0.1:{port}"}}
 auth:
-  htpasswd: {{realm: basic-realm, path: {root / 'htpasswd'}}}
+  {auth}
 """)
     with open(root / "registry.log", "wb") as log:
         process = subprocess.Popen(["docker-registry", "serve", str(root / "config.yml")], stdout=log,
@@ -57,10 +58,19 @@ auth:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise AssertionError((root / "registry.log").read_text()) from None
                 time.sleep(0.1)
-        yield f"127.0.0.1:{port}", root
+        yield f"127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    bcrypt = pytest.importorskip("bcrypt")
+    root = tmp_path_factory.mktemp("registry")
+    (root / "htpasswd").write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()}\n")
+    with serve_registry(root, f"htpasswd: {{realm: basic-realm, path: {root / 'htpasswd'}}}") as host:
+        yield host, root
 
 
 @pytest.fixture
@@ -215,38 +225,12 @@ def token_registry(tmp_path_factory):
 
     tokens = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=tokens.serve_forever, daemon=True).start()
-    port = free_port()
-    (root / "config.yml").write_text(f"""version: 0.1
-log: {{level: warn}}
-storage:
-  filesystem: {{rootdirectory: {root / 'data'}}}
-  delete: {{enabled: true}}
-http: {{addr: "127.0.0.1:{port}"}}
-auth:
-  token:
-    realm: http://127.0.0.1:{tokens.server_address[1]}/token
-    service: shipyard-test
-    issuer: shipyard-test-issuer
-    rootcertbundle: {service.bundle}
-""")
-    with open(root / "registry.log", "wb") as log:
-        process = subprocess.Popen(["docker-registry", "serve", str(root / "config.yml")], stdout=log,
-                                   stderr=subprocess.STDOUT)
+    token_auth = (f"token: {{realm: 'http://127.0.0.1:{tokens.server_address[1]}/token', service: shipyard-test, "
+                  f"issuer: shipyard-test-issuer, rootcertbundle: {service.bundle}}}")
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-            except urllib.error.HTTPError:
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError((root / "registry.log").read_text()) from None
-                time.sleep(0.1)
-        yield f"127.0.0.1:{port}", service, root
+        with serve_registry(root, token_auth) as host:
+            yield host, service, root
     finally:
-        process.terminate()
-        process.wait(timeout=10)
         tokens.shutdown()
 
 
