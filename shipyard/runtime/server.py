@@ -22,8 +22,9 @@ logger = logging.getLogger(__name__)
 BACKLOG = 2048
 
 
-def bind_socket(host: str, port: int, what: str = "port") -> socket.socket:
-    """Bind and listen, or raise :class:`ServerStartError` saying which address is taken."""
+def bind_socket(host: str, port: int, flags: str = "--port / SHIPYARD_PORT") -> socket.socket:
+    """Bind and listen, or raise :class:`ServerStartError` saying which address is taken and which
+    *flags* choose another."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -33,8 +34,7 @@ def bind_socket(host: str, port: int, what: str = "port") -> socket.socket:
         sock.close()
         raise ServerStartError(
             f"cannot listen on {host}:{port}: {exc.strerror}; another process may be using the port: "
-            + ("stop it or choose another with --port / SHIPYARD_PORT" if what == "port"
-               else f"stop it or choose another {what} with --health-port / SHIPYARD_HEALTH_PORT")
+            f"stop it or choose another with {flags}"
         ) from exc
     sock.listen(BACKLOG)
     sock.set_inheritable(True)
@@ -55,18 +55,17 @@ def serve(settings: RuntimeSettings) -> None:
 
     export_environment(settings)  # before any worker starts: they all inherit it
     sock = bind_socket(settings.host, settings.port)
-    if settings.grpc_port is not None:
-        from shipyard.runtime.oip_grpc.server import check_port_free
-
+    if settings.grpc_port is not None:  # each worker binds it (SO_REUSEPORT): only check nobody else holds it
         try:
-            check_port_free(settings.host, settings.grpc_port)
+            bind_socket(settings.host, settings.grpc_port, "--grpc-port / SHIPYARD_GRPC_PORT").close()
         except ServerStartError:
             sock.close()
             raise
     health_port = settings.resolved_health_port
     health_port = None if health_port == settings.port else health_port  # one port answers health anyway
     try:
-        health_sock = bind_socket(settings.host, health_port, what="health port") if health_port else None
+        health_sock = (bind_socket(settings.host, health_port, "--health-port / SHIPYARD_HEALTH_PORT")
+                       if health_port else None)
     except ServerStartError:
         sock.close()
         raise

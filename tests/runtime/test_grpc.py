@@ -250,7 +250,7 @@ def test_a_taken_grpc_port_stops_the_server_with_a_clear_message(tmp_path: Path)
         running = start_server(tmp_path, model_dir=tmp_path / "model", wait=False,
                                env={"SHIPYARD_GRPC_PORT": str(taken)})
         assert running.wait_exit() != 0
-    assert f"cannot serve gRPC on 127.0.0.1:{taken}" in running.log()
+    assert f"cannot listen on 127.0.0.1:{taken}" in running.log()
     assert "--grpc-port" in running.log()
 
 

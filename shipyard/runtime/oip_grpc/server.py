@@ -2,8 +2,8 @@
 
 Every worker serves gRPC on the same port (``SO_REUSEPORT``: the kernel spreads connections over
 the workers, as the shared socket does for HTTP). ``shipyard serve`` checks first, in the parent,
-that no other program holds the port (:func:`check_port_free`), so a taken port fails at start
-with a clear message instead of quietly sharing it.
+that no other program holds the port (a trial :func:`~shipyard.runtime.server.bind_socket`), so a
+taken port fails at start with a clear message instead of quietly sharing it.
 
 Limits follow the HTTP side: a request message larger than ``max_body_bytes`` is refused with
 ``RESOURCE_EXHAUSTED`` by grpc itself.
@@ -12,7 +12,6 @@ Limits follow the HTTP side: a request message larger than ``max_body_bytes`` is
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Any
 
 import grpc
@@ -24,19 +23,6 @@ from shipyard.runtime.oip_grpc import messages
 from shipyard.runtime.oip_grpc.service import InferenceService
 
 logger = logging.getLogger(__name__)
-
-
-def check_port_free(host: str, port: int) -> None:
-    """Raise :class:`ServerStartError` when another program listens on the gRPC port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise ServerStartError(
-                f"cannot serve gRPC on {host}:{port}: {exc.strerror}; another process may be using the port: "
-                "stop it or choose another with --grpc-port / SHIPYARD_GRPC_PORT"
-            ) from exc
 
 
 def _health(dataplane: DataPlane) -> grpc.GenericRpcHandler:
