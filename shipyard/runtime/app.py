@@ -161,20 +161,20 @@ async def _start_grpc(
     settings: RuntimeSettings, dataplane: DataPlane, auth: ApiKeyAuth, app_metrics: metrics.Metrics,
     access_log: AccessLog | None, slots: Admission | None,
 ) -> Any:
-    """The started gRPC server (imported only when ``grpc_port`` is set: grpc is a large module)."""
+    """The started gRPC server (imported only when ``grpc_port`` is set: protobuf is a large module)."""
     try:
         from shipyard.runtime.oip_grpc.server import start_grpc_server
     except ImportError as exc:
         raise ServerStartError(
-            f"SHIPYARD_GRPC_PORT / --grpc-port asks for gRPC, but {exc.name or 'grpcio'} is not installed: "
-            "pip install grpcio protobuf, or leave the gRPC port unset"
+            f"SHIPYARD_GRPC_PORT / --grpc-port asks for gRPC, but {exc.name or 'protobuf'} is not installed: "
+            "pip install protobuf hpack, or leave the gRPC port unset"
         ) from exc
     from shipyard.runtime.oip_grpc.service import InferenceService
 
     service = InferenceService(dataplane, auth=auth, metrics=app_metrics, access_log=access_log, admission=slots)
     return await start_grpc_server(
         service, host=settings.host, port=settings.grpc_port or 0, max_message_bytes=settings.max_body_bytes,
-        shared_port=settings.workers > 1,
+        max_header_bytes=settings.max_header_bytes, shared_port=settings.workers > 1,
     )  # fmt: skip
 
 

@@ -309,13 +309,7 @@ class DataPlane:
         ``SHIPYARD_INLINE_BODY_BYTES``, so the model is called on the scoring thread, never inline.
         """
         scorer = self._require_scorer()
-        v2checks.check_request(request, self._metadata, self.model_name)
-        timeout = self.settings.request_timeout_s
-        if deadline_s is not None:
-            timeout = min(timeout, max(deadline_s, 0.001))
-        client_timeout = request.parameters.get("timeout")  # tritonclient: microseconds
-        if isinstance(client_timeout, (int, float)) and not isinstance(client_timeout, bool) and client_timeout > 0:
-            timeout = min(timeout, client_timeout / 1e6)
+        timeout = self._infer_timeout(request, deadline_s)
         batched = None
         if self._batcher is not None and not large:
             batched = await self._batched(scorer, "infer", request, request_id, timeout)
@@ -327,6 +321,34 @@ class DataPlane:
             response, _ = self._call_inline(scorer.infer, request, "infer", request_id, timeout)
         else:
             response, _ = await self._call(scorer.infer, request, "infer", request_id, timeout)
+        return self._complete(request, response)
+
+    def infers_inline(self, size: int) -> bool:
+        """Whether an ``infer`` request of *size* bytes would be scored right here on the event loop
+        (``run()`` proved fast, no batcher, a small body), so :meth:`infer_inline` may answer it."""
+        return self._batcher is None and size <= self._inline_body_bytes and self._runner.inline_ready()
+
+    def infer_inline(self, request: InferRequest, request_id: str, *, deadline_s: float | None = None) -> InferResponse:
+        """:meth:`infer_request` without a coroutine, for a request :meth:`infers_inline` accepted:
+        the gRPC transport answers such calls in the step that read them."""
+        scorer = self._require_scorer()
+        timeout = self._infer_timeout(request, deadline_s)
+        response, _ = self._call_inline(scorer.infer, request, "infer", request_id, timeout)
+        return self._complete(request, response)
+
+    def _infer_timeout(self, request: InferRequest, deadline_s: float | None) -> float:
+        """Check *request* against the model's metadata; the seconds it may take."""
+        v2checks.check_request(request, self._metadata, self.model_name)
+        timeout = self.settings.request_timeout_s
+        if deadline_s is not None:
+            timeout = min(timeout, max(deadline_s, 0.001))
+        client_timeout = request.parameters.get("timeout")  # tritonclient: microseconds
+        if isinstance(client_timeout, (int, float)) and not isinstance(client_timeout, bool) and client_timeout > 0:
+            timeout = min(timeout, client_timeout / 1e6)
+        return timeout
+
+    def _complete(self, request: InferRequest, response: InferResponse) -> InferResponse:
+        """Keep only the requested outputs, in the order asked; carry the request's id."""
         if request.requested_outputs is not None:
             produced = {tensor.name: tensor for tensor in response.outputs}
             missing = [out for out in request.requested_outputs if out not in produced]

@@ -58,28 +58,27 @@ def decode_request(message: Any) -> InferRequest:
             array = v2codec.array_from_binary(name, datatype, shape, count, memoryview(raw[position]))
         else:
             array = _from_contents(name, datatype, shape, count, tensor.contents)
-        inputs.append(InferTensor(name=name, data=array, parameters=parameters_of(tensor.parameters)))
-    requested = [output.name for output in message.outputs] or None
-    for output in message.outputs:
-        if parameters_of(output.parameters).get("classification"):
-            raise BadRequestError(f"output '{output.name}': the classification extension is not supported")
-    return InferRequest(
-        inputs=inputs,
-        requested_outputs=requested,
-        id=message.id or None,
-        parameters=parameters_of(message.parameters),
-    )
+        inputs.append(InferTensor(name, array, parameters_of(tensor.parameters) if tensor.parameters else {}))
+    requested = None
+    if message.outputs:
+        requested = [output.name for output in message.outputs]
+        for output in message.outputs:
+            if output.parameters and parameters_of(output.parameters).get("classification"):
+                raise BadRequestError(f"output '{output.name}': the classification extension is not supported")
+    return InferRequest(inputs, requested, message.id or None, parameters_of(message.parameters) if message.parameters else {})
 
 
 def encode_response(response: InferResponse, *, model_name: str, model_version: str) -> Any:
     """An :class:`InferResponse` as a ``ModelInferResponse`` with raw output contents."""
     message = messages.ModelInferResponse(model_name=model_name, model_version=model_version, id=response.id or "")
-    set_parameters(message.parameters, response.parameters)
+    if response.parameters:
+        set_parameters(message.parameters, response.parameters)
     for tensor in response.outputs:
         array = np.asarray(tensor.data)
         datatype = v2codec.datatype_of(array, tensor.name)
         output = message.outputs.add(name=tensor.name, datatype=datatype, shape=array.shape)
-        set_parameters(output.parameters, tensor.parameters)
+        if tensor.parameters:
+            set_parameters(output.parameters, tensor.parameters)
         message.raw_output_contents.append(v2codec.array_to_binary(array, datatype))
     return message
 

@@ -6,46 +6,50 @@ that no other program holds the port (a trial :func:`~shipyard.runtime.server.bi
 taken port fails at start with a clear message instead of quietly sharing it.
 
 Limits follow the HTTP side: a request message larger than ``max_body_bytes`` is refused with
-``RESOURCE_EXHAUSTED`` by grpc itself.
+``RESOURCE_EXHAUSTED``, metadata larger than ``max_header_bytes`` too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
-
-import grpc
-from grpc import aio
+import socket
 
 from shipyard.errors import ServerStartError
-from shipyard.runtime.dataplane import DataPlane
-from shipyard.runtime.oip_grpc import messages
+from shipyard.runtime.oip_grpc.http2 import GrpcConnection, Limits
 from shipyard.runtime.oip_grpc.service import InferenceService
+from shipyard.runtime.server import BACKLOG
 
 logger = logging.getLogger(__name__)
 
 
-def _health(dataplane: DataPlane) -> grpc.GenericRpcHandler:
-    """``grpc.health.v1.Health/Check``: SERVING once the model is ready (the server as a whole, or
-    the inference service by name), as Kubernetes' gRPC probes expect."""
-    known = {"", messages.SERVICE}
+class GrpcServer:
+    """The listening socket and its connections; :meth:`stop` ends them gracefully."""
 
-    async def check(request: Any, context: aio.ServicerContext) -> Any:
-        if request.service not in known:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
-        return messages.HealthCheckResponse(status=1 if dataplane.ready else 2)  # SERVING / NOT_SERVING
+    def __init__(self, server: asyncio.Server, connections: set[GrpcConnection]) -> None:
+        self.server = server
+        self.connections = connections
 
-    handler = grpc.unary_unary_rpc_method_handler(
-        check,
-        request_deserializer=messages.HealthCheckRequest.FromString,
-        response_serializer=messages.HealthCheckResponse.SerializeToString,
-    )
-    return grpc.method_handlers_generic_handler(messages.HEALTH_SERVICE, {"Check": handler})
+    async def stop(self, grace_s: float) -> None:
+        """Stop listening, send GOAWAY on every connection, and give the calls in flight up to
+        *grace_s* seconds to be answered before the connections close."""
+        self.server.close()
+        for connection in list(self.connections):
+            connection.goaway()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while self.connections and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in list(self.connections):
+            if connection.transport is not None:
+                connection.transport.abort()
+        await self.server.wait_closed()
 
 
 async def start_grpc_server(
-    service: InferenceService, *, host: str, port: int, max_message_bytes: int, shared_port: bool
-) -> aio.Server:
+    service: InferenceService, *, host: str, port: int, max_message_bytes: int, max_header_bytes: int,
+    shared_port: bool,
+) -> GrpcServer:
     """Start serving *service* (and the standard health service) on *host*:*port*.
 
     Args:
@@ -55,26 +59,22 @@ async def start_grpc_server(
     Raises:
         ServerStartError: the port cannot be bound.
     """
-    server = aio.server(
-        options=[
-            ("grpc.so_reuseport", 1 if shared_port else 0),
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", -1),
-        ]
-    )
-    server.add_generic_rpc_handlers((service.generic_handler(), _health(service.dataplane)))
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    connections: set[GrpcConnection] = set()
+    limits = Limits(max_message_bytes=max_message_bytes, max_header_bytes=max_header_bytes)
+    loop = asyncio.get_running_loop()
     try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError as exc:
-        bound, error = 0, exc
-    else:
-        error = None
-    if not bound:
+        server = await loop.create_server(
+            lambda: GrpcConnection(service, limits, connections),
+            host=host, port=port, reuse_port=shared_port, backlog=BACKLOG,
+            family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+        )  # fmt: skip
+    except OSError as exc:
         raise ServerStartError(
-            f"cannot serve gRPC on {address}: the port is taken or the address is not local ({error or 'bind failed'}); "
-            "choose another with --grpc-port / SHIPYARD_GRPC_PORT"
-        )
-    await server.start()
+            f"cannot listen on {host}:{port}: {exc.strerror}; another process may be using the port: "
+            "stop it or choose another with --grpc-port / SHIPYARD_GRPC_PORT"
+        ) from exc
+    for sock in server.sockets:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     logger.info("gRPC (Open Inference Protocol) on %s", address)
-    return server
+    return GrpcServer(server, connections)
