@@ -1,32 +1,42 @@
-"""REST JSON, REST binary and gRPC against the same Shipyard server, from the same load generator.
+"""REST JSON, REST binary and gRPC against the same Shipyard server, from the same C load generator.
 
-    python bench/protocols/run.py                          # small model, c = 1, 8, 64; 5 s each
-    python bench/protocols/run.py --model mlp --concurrency 8 --duration 10
+    python bench/protocols/run.py                          # small model, c = 1, 8, 64, 256; 3 rounds of 5 s
+    python bench/protocols/run.py --model mlp --concurrency 8 --duration 10 --rounds 1
 
 One Shipyard server (one worker, ONNX model from bench/batching/models.py served directly, gRPC
-on) on the second CPU; one Python asyncio load generator on the first CPU that keeps
-``concurrency`` 1-row V2 infer requests in flight for ``duration`` seconds in each protocol:
+on) pinned to the second CPU; h2load (nghttp2's load generator, written in C) pinned to the first,
+keeping ``concurrency`` 1-row V2 infer requests in flight in each protocol:
 
-* ``rest-json``: ``POST /v2/models/m/infer`` with JSON tensors, over raw keep-alive HTTP/1.1 connections;
+* ``rest-json``: ``POST /v2/models/m/infer`` with JSON tensors, one keep-alive HTTP/1.1
+  connection per request in flight (what tritonclient.http's connection pool does);
 * ``rest-binary``: the same with Triton's binary tensor extension (what tritonclient.http sends);
-* ``grpc``: ``ModelInfer`` with raw tensor contents (what tritonclient.grpc sends), over
-  ``min(concurrency, 8)`` channels.
+* ``grpc``: ``ModelInfer`` with raw tensor contents, every call multiplexed on one HTTP/2
+  connection (what one ``tritonclient.grpc`` client, one channel, does);
+* ``grpc-conn``: the same, one connection per call in flight (many clients, one call each).
 
-Every answer is checked against onnxruntime in-process. The same client code path (asyncio, one
-process) drives all three, so the client's own cost is alike across protocols; wrk is not used
-because it speaks no gRPC. Prints a markdown table; ``--json FILE`` writes the raw numbers.
+The same generator drives all four, so its own cost is alike. Each round measures every
+protocol at every concurrency, in an order that alternates between rounds; the report gives the
+median per cell and the median of the per-round gRPC ÷ REST JSON ratios, so drift of the machine
+between rounds lands on both sides of a ratio. Before measuring, one answer per protocol is
+checked against onnxruntime in-process; after, the server's own metrics must show every gRPC call
+answered OK (h2load sees only HTTP statuses, and gRPC errors travel with HTTP 200). Latencies
+come from h2load's per-request log. ``--json FILE`` writes the raw numbers.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
+import re
+import shutil
+import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -38,108 +48,142 @@ sys.path.insert(0, str(REPO))
 
 from models import MODELS, make, request_row  # noqa: E402  (bench/batching/models.py)
 
-PROTOCOLS = ("rest-json", "rest-binary", "grpc")
+PROTOCOLS = ("rest-json", "rest-binary", "grpc", "grpc-conn")
+INFER_PATH = "/v2/models/m/infer"
+GRPC_PATH = "/inference.GRPCInferenceService/ModelInfer"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="small", choices=sorted(MODELS))
-    parser.add_argument("--concurrency", default="1,8,64", help="comma-separated requests in flight")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
-    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
+    parser.add_argument("--concurrency", default="1,8,64,256", help="comma-separated requests in flight")
+    parser.add_argument("--duration", type=int, default=5, help="whole seconds per measurement")
+    parser.add_argument("--warmup", type=int, default=1, help="whole seconds of unmeasured load first")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per cell (median reported)")
+    parser.add_argument("--protocols", default=",".join(PROTOCOLS), help="comma-separated subset")
     parser.add_argument("--json", type=Path, help="write the raw numbers here")
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="leave CPU placement to the scheduler")
     return parser.parse_args(argv)
 
 
-# -- one request per protocol ------------------------------------------------------------------------
-def rest_request(row: np.ndarray, port: int, binary: bool) -> bytes:
-    if binary:
-        raw = row.astype("<f4").tobytes()
-        header = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": list(row.shape),
-                                         "parameters": {"binary_data_size": len(raw)}}],
-                             "outputs": [{"name": "y", "parameters": {"binary_data": True}}]}).encode()
-        body, extra = header + raw, f"Content-Type: application/octet-stream\r\nInference-Header-Content-Length: {len(header)}\r\n"
-    else:
-        body = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": list(row.shape),
-                                       "data": row.ravel().tolist()}]}).encode()
-        extra = "Content-Type: application/json\r\n"
-    head = (f"POST /v2/models/m/infer HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}"
-            f"Content-Length: {len(body)}\r\n\r\n")
-    return head.encode() + body
+def find_h2load() -> str:
+    path = shutil.which("h2load")
+    if path is None:
+        raise SystemExit("h2load is needed (the load generator): apt-get install nghttp2-client, or brew install nghttp2")
+    return path
 
 
-def read_rest_answer(headers: dict[str, str], payload: bytes, binary: bool) -> np.ndarray:
-    if binary:
-        length = int(headers["inference-header-content-length"])
-        return np.frombuffer(payload[length:], dtype="<f4")
-    return np.asarray(json.loads(payload)["outputs"][0]["data"], dtype=np.float32)
+# -- the request bodies ----------------------------------------------------------------------------
+def write_bodies(row: np.ndarray, folder: Path) -> dict[str, tuple[Path, list[str]]]:
+    """Each protocol's body file and extra headers."""
+    from shipyard.runtime.oip_grpc import messages
+
+    raw = row.astype("<f4").tobytes()
+    json_body = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": list(row.shape),
+                                        "data": row.ravel().tolist()}]}).encode()
+    header = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": list(row.shape),
+                                     "parameters": {"binary_data_size": len(raw)}}],
+                         "outputs": [{"name": "y", "parameters": {"binary_data": True}}]}).encode()
+    request = messages.ModelInferRequest(model_name="m")
+    request.inputs.add(name="x", datatype="FP32", shape=row.shape)
+    request.raw_input_contents.append(raw)
+    message = request.SerializeToString()
+    bodies = {
+        "rest-json": (json_body, ["content-type: application/json"]),
+        "rest-binary": (header + raw, ["content-type: application/octet-stream",
+                                       f"inference-header-content-length: {len(header)}"]),
+        "grpc": (struct.pack(">BI", 0, len(message)) + message, ["content-type: application/grpc", "te: trailers"]),
+    }
+    bodies["grpc-conn"] = bodies["grpc"]
+    files = {}
+    for protocol, (body, headers) in bodies.items():
+        path = folder / f"{protocol}.body"
+        path.write_bytes(body)
+        files[protocol] = (path, headers)
+    return files
 
 
-async def rest_worker(port: int, request: bytes, binary: bool, stop: float, latencies: list[float],
-                      answers: list[np.ndarray]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while time.perf_counter() < stop:
-            started = time.perf_counter()
-            writer.write(request)
-            status_line = await reader.readline()
-            headers = {}
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                headers[name.strip().lower()] = value.strip()
-            payload = await reader.readexactly(int(headers["content-length"]))
-            if b" 200 " not in status_line:
-                raise RuntimeError(f"{status_line!r}: {payload[:200]!r}")
-            latencies.append(time.perf_counter() - started)
-            if len(answers) < 3:
-                answers.append(read_rest_answer(headers, payload, binary))
-    finally:
-        writer.close()
-
-
-async def grpc_worker(call, request, stop: float, latencies: list[float], answers: list[np.ndarray]) -> None:
-    while time.perf_counter() < stop:
-        started = time.perf_counter()
-        response = await call(request, timeout=30)
-        latencies.append(time.perf_counter() - started)
-        if len(answers) < 3:
-            answers.append(np.frombuffer(response.raw_output_contents[0], dtype="<f4"))
-
-
-async def measure(protocol: str, port: int, grpc_port: int, row: np.ndarray, concurrency: int,
-                  seconds: float) -> tuple[list[float], list[np.ndarray]]:
-    latencies: list[float] = []
-    answers: list[np.ndarray] = []
-    stop = time.perf_counter() + seconds
-    if protocol == "grpc":
-        from grpc import aio
+def check_answers(protocol: str, port: int, grpc_port: int, body: Path, headers: list[str],
+                  expected: np.ndarray) -> None:
+    """One request as the load will send it; its answer must match onnxruntime's."""
+    if protocol.startswith("grpc"):
+        import grpc
 
         from shipyard.runtime.oip_grpc import messages
 
-        request = messages.ModelInferRequest(model_name="m")
-        request.inputs.add(name="x", datatype="FP32", shape=row.shape)
-        request.raw_input_contents.append(row.astype("<f4").tobytes())
-        channels = [aio.insecure_channel(f"127.0.0.1:{grpc_port}") for _ in range(min(concurrency, 8))]
-        calls = [channel.unary_unary(f"/{messages.SERVICE}/ModelInfer",
-                                     request_serializer=messages.ModelInferRequest.SerializeToString,
-                                     response_deserializer=messages.ModelInferResponse.FromString)
-                 for channel in channels]
-        try:
-            await asyncio.gather(*(grpc_worker(calls[i % len(calls)], request, stop, latencies, answers)
-                                   for i in range(concurrency)))
-        finally:
-            for channel in channels:
-                await channel.close()
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            call = channel.unary_unary(GRPC_PATH, request_serializer=lambda raw: raw,
+                                       response_deserializer=messages.ModelInferResponse.FromString)
+            answer = np.frombuffer(call(body.read_bytes()[5:], timeout=30).raw_output_contents[0], dtype="<f4")
     else:
-        binary = protocol == "rest-binary"
-        request = rest_request(row, port, binary)
-        await asyncio.gather(*(rest_worker(port, request, binary, stop, latencies, answers)
-                               for _ in range(concurrency)))
-    return latencies, answers
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{INFER_PATH}", data=body.read_bytes(),
+                                         headers=dict(h.split(": ", 1) for h in headers))
+        with urllib.request.urlopen(request, timeout=30) as response:
+            payload = response.read()
+            length = response.headers.get("inference-header-content-length")
+        if length is not None:
+            answer = np.frombuffer(payload[int(length):], dtype="<f4")
+        else:
+            answer = np.asarray(json.loads(payload)["outputs"][0]["data"], dtype=np.float32)
+    np.testing.assert_allclose(answer, expected, rtol=1e-5, atol=1e-5)
 
 
-# -- the server ----------------------------------------------------------------------------------------
+# -- one measurement -------------------------------------------------------------------------------
+def h2load_argv(protocol: str, concurrency: int, port: int, grpc_port: int, body: Path, headers: list[str],
+                seconds: int, warmup: int, log: Path) -> list[str]:
+    argv = [find_h2load(), "-D", str(seconds), "--warm-up-time", str(warmup), "-d", str(body), "--log-file", str(log)]
+    for header in headers:
+        argv += ["-H", header]
+    if protocol == "grpc":  # one connection, every call a stream on it
+        return [*argv, "-c", "1", "-m", str(concurrency), f"http://127.0.0.1:{grpc_port}{GRPC_PATH}"]
+    if protocol == "grpc-conn":
+        return [*argv, "-c", str(concurrency), "-m", "1", f"http://127.0.0.1:{grpc_port}{GRPC_PATH}"]
+    return [*argv, "--h1", "-c", str(concurrency), "-m", "1", f"http://127.0.0.1:{port}{INFER_PATH}"]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(argv: list[str], log: Path, server_pid: int, load_cpus: set[int] | None, seconds: int,
+            warmup: int) -> dict[str, float]:
+    load = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=(lambda: os.sched_setaffinity(0, load_cpus)) if load_cpus else None)
+    time.sleep(warmup)  # the server's CPU is read over the measured seconds only (h2load logs only those)
+    cpu_before = process_cpu_seconds(server_pid)
+    stdout, stderr = load.communicate(timeout=seconds * 4 + 60)
+    cpu = process_cpu_seconds(server_pid) - cpu_before
+    if load.returncode != 0:
+        raise SystemExit(f"h2load failed ({load.returncode}): {stderr[-2000:]}")
+    statuses = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", stdout)
+    failed = re.search(r"requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored",
+                       stdout)
+    if statuses is None or failed is None:
+        raise SystemExit(f"cannot read h2load's summary:\n{stdout[-2000:]}")
+    bad = sum(int(n) for n in statuses.groups()[1:]) + int(failed.group(1)) + int(failed.group(2))
+    if bad:
+        raise SystemExit(f"{bad} requests failed under load; numbers void:\n{stdout[-2000:]}")
+    latencies = np.asarray([int(line.split("\t")[2]) for line in log.read_text().splitlines()]) / 1000
+    return {"rps": len(latencies) / seconds, "p50_ms": float(np.percentile(latencies, 50)),
+            "p99_ms": float(np.percentile(latencies, 99)), "server_cpu_us": cpu / len(latencies) * 1e6,
+            "server_cpu_share": cpu / seconds}
+
+
+def grpc_statuses(port: int) -> dict[str, float]:
+    """ModelInfer calls counted by the server's metrics, per status."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("shipyard_requests_total{") and GRPC_PATH in line:
+            status = re.search(r'status="(\d+)"', line)
+            if status:
+                counts[status.group(1)] = counts.get(status.group(1), 0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+# -- the server ------------------------------------------------------------------------------------
 def start_server(model_dir: Path, log: Path, cpus: set[int] | None) -> tuple[subprocess.Popen[bytes], int, int]:
     from tests.fixtures.servers import free_port
 
@@ -151,8 +195,6 @@ def start_server(model_dir: Path, log: Path, cpus: set[int] | None) -> tuple[sub
         process = subprocess.Popen([sys.executable, "-m", "shipyard.runtime"], env=env, stdout=out,
                                    stderr=subprocess.STDOUT, preexec_fn=(lambda: os.sched_setaffinity(0, cpus))
                                    if cpus else None)
-    import urllib.request
-
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -168,12 +210,16 @@ def start_server(model_dir: Path, log: Path, cpus: set[int] | None) -> tuple[sub
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    find_h2load()
     model = MODELS[args.model]
+    protocols = [p for p in args.protocols.split(",") if p]
+    unknown = set(protocols) - set(PROTOCOLS)
+    if unknown:
+        raise SystemExit(f"unknown protocol(s) {sorted(unknown)}; choose from {', '.join(PROTOCOLS)}")
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     cpus = sorted(os.sched_getaffinity(0))
     load_cpus, server_cpus = ({cpus[0]}, set(cpus[1:])) if args.pin and len(cpus) > 1 else (None, None)
-    if load_cpus:
-        os.sched_setaffinity(0, load_cpus)
+    results: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         make(model, work)
@@ -181,36 +227,66 @@ def main(argv: list[str] | None = None) -> int:
         import onnxruntime
 
         expected = onnxruntime.InferenceSession(str(model.file(work))).run(None, {"x": row})[0].ravel()
+        bodies = write_bodies(row, work)
         process, port, grpc_port = start_server(model.folder(work), work / "server.log", server_cpus)
-        results = []
         try:
-            for concurrency in concurrencies:
-                for protocol in PROTOCOLS:
-                    asyncio.run(measure(protocol, port, grpc_port, row, concurrency, args.warmup))
-                    latencies, answers = asyncio.run(measure(protocol, port, grpc_port, row, concurrency, args.duration))
-                    for answer in answers:
-                        np.testing.assert_allclose(answer, expected, rtol=1e-5, atol=1e-5)
-                    ms = np.asarray(latencies) * 1000
-                    results.append({"protocol": protocol, "concurrency": concurrency, "requests": len(latencies),
-                                    "rps": len(latencies) / args.duration, "p50_ms": float(np.percentile(ms, 50)),
-                                    "p99_ms": float(np.percentile(ms, 99))})
-                    print(f"  {protocol:<12} c={concurrency:<4} {results[-1]['rps']:8.0f} req/s", file=sys.stderr)
+            for protocol in protocols:
+                check_answers(protocol, port, grpc_port, *bodies[protocol], expected)
+            before = grpc_statuses(port)
+            cells = [(protocol, c) for c in concurrencies for protocol in protocols]
+            for round_number in range(args.rounds):
+                for protocol, concurrency in (cells if round_number % 2 == 0 else cells[::-1]):
+                    log = work / "h2load.log"
+                    log.unlink(missing_ok=True)  # h2load appends
+                    body, headers = bodies[protocol]
+                    cell = measure(h2load_argv(protocol, concurrency, port, grpc_port, body, headers, args.duration,
+                                               args.warmup, log), log, process.pid, load_cpus, args.duration,
+                                   args.warmup)
+                    results.append({"round": round_number, "protocol": protocol, "concurrency": concurrency, **cell})
+                    print(f"  round {round_number} {protocol:<12} c={concurrency:<4} {cell['rps']:8.0f} req/s "
+                          f"{cell['server_cpu_us']:6.0f} us CPU/req, server busy {cell['server_cpu_share']:.0%}", file=sys.stderr, flush=True)
+            after = grpc_statuses(port)
         finally:
             process.terminate()
             process.wait(timeout=30)
-    print(f"model {model.name} {model.dims}, 1-row requests, {args.duration:g} s each, load generator on CPU "
-          f"{sorted(load_cpus) if load_cpus else 'any'}, server on {sorted(server_cpus) if server_cpus else 'any'}\n")
-    print("| concurrency | REST JSON req/s (p50/p99 ms) | REST binary req/s (p50/p99 ms) | gRPC req/s (p50/p99 ms) | gRPC ÷ REST JSON |")
-    print("|---:|---:|---:|---:|---:|")
-    for concurrency in concurrencies:
-        row_results = {r["protocol"]: r for r in results if r["concurrency"] == concurrency}
-        cells = [f"{row_results[p]['rps']:,.0f} ({row_results[p]['p50_ms']:.2f}/{row_results[p]['p99_ms']:.2f})"
-                 for p in PROTOCOLS]
-        ratio = row_results["grpc"]["rps"] / row_results["rest-json"]["rps"]
-        print(f"| {concurrency} | {' | '.join(cells)} | {ratio:.2f}× |")
+    not_ok = {status: after.get(status, 0) - before.get(status, 0) for status in after if status != "200"}
+    if any(not_ok.values()):
+        raise SystemExit(f"gRPC calls that did not answer OK under load: {not_ok}; numbers void")
+    print(report(results, protocols, concurrencies, args, model, load_cpus, server_cpus))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def report(results: list[dict], protocols: list[str], concurrencies: list[int], args: argparse.Namespace,
+           model: object, load_cpus: set[int] | None, server_cpus: set[int] | None) -> str:
+    def cells(protocol: str, concurrency: int) -> list[dict]:
+        return [r for r in results if r["protocol"] == protocol and r["concurrency"] == concurrency]
+
+    lines = [f"model {model.name} {model.dims}, 1-row requests, {args.rounds} round(s) of {args.duration} s per cell "  # type: ignore[attr-defined]
+             f"(medians), h2load on CPU {sorted(load_cpus) if load_cpus else 'any'}, server on "
+             f"{sorted(server_cpus) if server_cpus else 'any'}", ""]
+    names = {"rest-json": "REST JSON", "rest-binary": "REST binary", "grpc": "gRPC, one connection",
+             "grpc-conn": "gRPC, a connection per call"}
+    lines.append("| concurrency | " + " | ".join(f"{names[p]} req/s (p50/p99 ms; CPU µs/req)" for p in protocols)
+                 + (" | gRPC ÷ REST JSON (per-round median) |" if "grpc" in protocols and "rest-json" in protocols else " |"))
+    lines.append("|---:|" + "---:|" * len(protocols) + ("---:|" if "grpc" in protocols and "rest-json" in protocols else ""))
+    for concurrency in concurrencies:
+        row = []
+        for protocol in protocols:
+            rows = cells(protocol, concurrency)
+            row.append(f"{statistics.median(r['rps'] for r in rows):,.0f} ({statistics.median(r['p50_ms'] for r in rows):.2f}/"
+                       f"{statistics.median(r['p99_ms'] for r in rows):.2f}; {statistics.median(r['server_cpu_us'] for r in rows):.0f})")
+        line = f"| {concurrency} | " + " | ".join(row) + " |"
+        if "grpc" in protocols and "rest-json" in protocols:
+            ratios = []
+            for number in range(args.rounds):
+                grpc_rps = [r["rps"] for r in cells("grpc", concurrency) if r["round"] == number]
+                rest_rps = [r["rps"] for r in cells("rest-json", concurrency) if r["round"] == number]
+                ratios.append(grpc_rps[0] / rest_rps[0])
+            line += f" {statistics.median(ratios):.2f}× ({', '.join(f'{r:.2f}' for r in ratios)}) |"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
