@@ -175,6 +175,7 @@ async def _start_grpc(
     return await start_grpc_server(
         service, host=settings.host, port=settings.grpc_port or 0, max_message_bytes=settings.max_body_bytes,
         max_header_bytes=settings.max_header_bytes, shared_port=settings.workers > 1,
+        preface_timeout_s=settings.header_timeout_s,
     )  # fmt: skip
 
 

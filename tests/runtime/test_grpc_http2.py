@@ -427,3 +427,26 @@ def test_stop_answers_the_calls_in_flight_then_goes_away(tmp_path: Path) -> None
     response, stop_seconds = asyncio.run(scenario())
     assert np.frombuffer(response.raw_output_contents[0], dtype="<f4").tolist() == [2.0, 2.0, 2.0]
     assert stop_seconds < 5  # it returned once the call was answered, not at the grace period's end
+
+
+def test_a_connection_that_never_speaks_http2_is_closed_after_the_header_timeout(tmp_path: Path) -> None:
+    write_onnx_model(tmp_path / "model")
+
+    async def scenario() -> tuple[bytes, float]:
+        dataplane = DataPlane(RuntimeSettings(model_dir=tmp_path / "model"))
+        await dataplane.load()
+        service = InferenceService(dataplane, auth=ApiKeyAuth([]), metrics=Metrics("m"), access_log=None)
+        port = free_port()
+        server = await start_grpc_server(service, host="127.0.0.1", port=port, max_message_bytes=1 << 20,
+                                         max_header_bytes=8192, shared_port=False, preface_timeout_s=0.3)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        began = time.perf_counter()
+        writer.write(b"PRI * HTTP/2.0")  # half a preface, then silence
+        data = await asyncio.wait_for(reader.read(), timeout=10)  # b"" once the server closes
+        closed_after = time.perf_counter() - began
+        writer.close()
+        await server.stop(1)
+        return data, closed_after
+
+    data, closed_after = asyncio.run(scenario())
+    assert data == b"" and 0.25 < closed_after < 5

@@ -185,11 +185,12 @@ class Stream:
 class Limits:
     """What a connection accepts, from the runtime settings."""
 
-    __slots__ = ("max_message_bytes", "max_header_bytes")
+    __slots__ = ("max_message_bytes", "max_header_bytes", "preface_timeout_s")
 
-    def __init__(self, max_message_bytes: int, max_header_bytes: int) -> None:
+    def __init__(self, max_message_bytes: int, max_header_bytes: int, preface_timeout_s: float = 10.0) -> None:
         self.max_message_bytes = max_message_bytes
         self.max_header_bytes = max_header_bytes
+        self.preface_timeout_s = preface_timeout_s  # SHIPYARD_HEADER_TIMEOUT_S, as for HTTP
 
 
 class GrpcConnection(asyncio.Protocol):
@@ -203,6 +204,7 @@ class GrpcConnection(asyncio.Protocol):
         self.peer: tuple[str, int] | None = None
         self.buffer = bytearray()
         self.preface_seen = False
+        self.preface_timer: asyncio.TimerHandle | None = None
         self.streams: dict[int, Stream] = {}
         self.blocked: dict[int, Stream] = {}  # answers waiting for the client's window, in order
         self.last_stream_id = 0
@@ -226,6 +228,15 @@ class GrpcConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) and len(peer) >= 2 else None
         self.connections.add(self)
+        # a connection that never says it speaks HTTP/2 is dropped, as HTTP's header timeout does
+        self.preface_timer = asyncio.get_running_loop().call_later(
+            self.limits.preface_timeout_s, self._preface_late)
+
+    def _preface_late(self) -> None:
+        if not self.preface_seen and self.transport is not None:
+            logger.info("gRPC connection from %s closed: no HTTP/2 preface within %gs (SHIPYARD_HEADER_TIMEOUT_S)",
+                        self.peer, self.limits.preface_timeout_s)
+            self.transport.close()
 
     def _preface(self) -> bytes:
         """Our SETTINGS and a connection WINDOW_UPDATE: sent once the client's preface has shown it
@@ -246,6 +257,8 @@ class GrpcConnection(asyncio.Protocol):
                 + frame(WINDOW_UPDATE, 0, 0, (CONNECTION_WINDOW - DEFAULT_WINDOW).to_bytes(4, "big")))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.preface_timer is not None:
+            self.preface_timer.cancel()
         self.connections.discard(self)
         self.streams.clear()
         self.blocked.clear()
@@ -273,6 +286,9 @@ class GrpcConnection(asyncio.Protocol):
                 return
             del buffer[: len(PREFACE)]
             self.preface_seen = True
+            if self.preface_timer is not None:
+                self.preface_timer.cancel()
+                self.preface_timer = None
             self._write([self._preface()])
         out: list[bytes] = []
         position = 0
@@ -470,6 +486,8 @@ class GrpcConnection(asyncio.Protocol):
                 self._finish(stream)
             else:
                 self._dispatch(stream, out)
+            return
+        if stream.answered:  # answered early and reset: no more window for it
             return
         stream.unacked += length
         if stream.unacked >= STREAM_WINDOW // 2:

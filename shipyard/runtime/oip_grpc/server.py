@@ -48,19 +48,20 @@ class GrpcServer:
 
 async def start_grpc_server(
     service: InferenceService, *, host: str, port: int, max_message_bytes: int, max_header_bytes: int,
-    shared_port: bool,
+    shared_port: bool, preface_timeout_s: float = 10.0,
 ) -> GrpcServer:
     """Start serving *service* (and the standard health service) on *host*:*port*.
 
     Args:
         shared_port: several workers bind the port (``SO_REUSEPORT``); off for one worker, so a
             taken port is an error rather than shared.
+        preface_timeout_s: a connection that has not sent HTTP/2's preface by then is closed.
 
     Raises:
         ServerStartError: the port cannot be bound.
     """
     connections: set[GrpcConnection] = set()
-    limits = Limits(max_message_bytes=max_message_bytes, max_header_bytes=max_header_bytes)
+    limits = Limits(max_message_bytes, max_header_bytes, preface_timeout_s)
     loop = asyncio.get_running_loop()
     try:
         server = await loop.create_server(
