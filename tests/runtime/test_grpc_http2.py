@@ -86,7 +86,8 @@ def _code(number: int) -> tuple[int, str]:
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     folder = tmp_path_factory.mktemp("http2")
     write_onnx_model(folder / "model")
-    settings = RuntimeSettings(model_dir=folder / "model", model_name="tiny", max_body_bytes=MAX_MESSAGE)
+    settings = RuntimeSettings(model_dir=folder / "model", model_name="tiny", max_body_bytes=MAX_MESSAGE,
+                               entry_script=None)  # explicit: other tests may leave AZUREML_ENTRY_SCRIPT set
     loop = asyncio.new_event_loop()
     started: dict[str, Any] = {}
 
@@ -394,7 +395,7 @@ def test_stop_answers_the_calls_in_flight_then_goes_away(tmp_path: Path) -> None
     """Graceful stop: a call whose message is still on its way when the server stops is answered
     (GOAWAY names it as processed), then the connection closes and new calls are refused."""
     write_onnx_model(tmp_path / "model")
-    settings = RuntimeSettings(model_dir=tmp_path / "model", model_name="tiny")
+    settings = RuntimeSettings(model_dir=tmp_path / "model", model_name="tiny", entry_script=None)
     message_sent = threading.Event()
 
     def slow_request() -> Iterator[Any]:  # the call starts (HEADERS) now, its message comes later
@@ -433,7 +434,7 @@ def test_a_connection_that_never_speaks_http2_is_closed_after_the_header_timeout
     write_onnx_model(tmp_path / "model")
 
     async def scenario() -> tuple[bytes, float]:
-        dataplane = DataPlane(RuntimeSettings(model_dir=tmp_path / "model"))
+        dataplane = DataPlane(RuntimeSettings(model_dir=tmp_path / "model", entry_script=None))
         await dataplane.load()
         service = InferenceService(dataplane, auth=ApiKeyAuth([]), metrics=Metrics("m"), access_log=None)
         port = free_port()

@@ -74,6 +74,16 @@ class _Route(NamedTuple):
     later: Handler | None  # ModelInfer's full path: admission, batching, the scoring thread
 
 
+class _Opened(NamedTuple):
+    """A call once its ids are resolved and its message decoded, or the exception that stopped it."""
+
+    started: float
+    request_id: str
+    id_headers: list[tuple[bytes, bytes]]
+    request: Any
+    failure: Exception | None
+
+
 _UNIMPLEMENTED = Reply(StatusCode.UNIMPLEMENTED, "Method not found!", None, [])  # grpcio's answer
 
 
@@ -117,17 +127,14 @@ class InferenceService:
             return _UNIMPLEMENTED
         if route.later is not None and (self.admission is not None or not self.dataplane.infers_inline(len(body))):
             return None
-        started = time.perf_counter()
-        request_id, id_headers, id_error = request_ids.resolve(metadata)
-        try:
-            request = self._admit(route, body, metadata, id_error)
-            reply = Reply(StatusCode.OK, "", route.now(request, request_id, timeout_s).SerializeToString(), id_headers)
-            status = 200
-        except Exception as exc:
-            status, message = self._failure(exc, route, request_id)
-            reply = Reply(from_http(status), message, None, id_headers)
-        self._observe(route, peer, status, started, request_id)
-        return reply
+        opened = self._open(route, body, metadata)
+        response, failure = None, opened.failure
+        if failure is None:
+            try:
+                response = route.now(opened.request, opened.request_id, timeout_s)
+            except Exception as exc:
+                failure = exc
+        return self._close(route, peer, opened, response, failure)
 
     async def call(self, path: str, body: bytes, metadata: dict[bytes, bytes], peer: tuple[str, int] | None,
                    timeout_s: float | None) -> Reply:
@@ -135,20 +142,36 @@ class InferenceService:
         route = self.routes.get(path)
         if route is None or route.later is None:
             return self.call_now(path, body, metadata, peer, timeout_s) or _UNIMPLEMENTED
+        opened = self._open(route, body, metadata)
+        response, failure = None, opened.failure
+        if failure is None:
+            try:
+                response = await route.later(opened.request, opened.request_id, timeout_s)
+            except Exception as exc:
+                failure = exc
+        return self._close(route, peer, opened, response, failure)
+
+    # -- what every RPC goes through -------------------------------------------------------------
+    def _open(self, route: _Route, body: bytes, metadata: dict[bytes, bytes]) -> _Opened:
+        """Resolve the request ids, check the API key, decode the message (or say what failed)."""
         started = time.perf_counter()
         request_id, id_headers, id_error = request_ids.resolve(metadata)
         try:
-            request = self._admit(route, body, metadata, id_error)
-            reply = Reply(StatusCode.OK, "", (await route.later(request, request_id, timeout_s)).SerializeToString(),
-                          id_headers)
-            status = 200
+            return _Opened(started, request_id, id_headers, self._admit(route, body, metadata, id_error), None)
         except Exception as exc:
-            status, message = self._failure(exc, route, request_id)
-            reply = Reply(from_http(status), message, None, id_headers)
-        self._observe(route, peer, status, started, request_id)
+            return _Opened(started, request_id, id_headers, None, exc)
+
+    def _close(self, route: _Route, peer: tuple[str, int] | None, opened: _Opened, response: Any,
+               failure: Exception | None) -> Reply:
+        """The reply for the handler's response or failure; the metrics and the access log told."""
+        if failure is None:
+            reply, status = Reply(StatusCode.OK, "", response.SerializeToString(), opened.id_headers), 200
+        else:
+            status, message = self._failure(failure, route, opened.request_id)
+            reply = Reply(from_http(status), message, None, opened.id_headers)
+        self._observe(route, peer, status, opened.started, opened.request_id)
         return reply
 
-    # -- what every RPC goes through -------------------------------------------------------------
     def _admit(self, route: _Route, body: bytes, metadata: dict[bytes, bytes], id_error: str | None) -> Any:
         """The decoded request, once the ids and the API key pass."""
         if id_error is not None:
