@@ -64,6 +64,25 @@ def pinned(cpus: set[int] | None) -> Callable[[], None] | None:
     return lambda: os.sched_setaffinity(0, cpus)
 
 
+def group_cpu_seconds(group: int) -> float | None:
+    """CPU time (user + system) used so far by every live process of process group ``group``.
+
+    Linux only (reads /proc); None elsewhere. Servers here are started as their own group, so
+    this counts all of a server's processes, workers included.
+    """
+    if not Path("/proc/self/stat").exists():
+        return None
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        if int(fields[2]) == group:  # field 5, pgrp
+            ticks += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(
     wrk: str, url: str, body_file: Path, concurrency: int, seconds: int, result_file: Path,
     cpus: set[int] | None = None, headers: dict[str, str] | None = None,

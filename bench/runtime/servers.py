@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from typing_extensions import Self
-from load import pinned
+from load import group_cpu_seconds, pinned
 from workload import HERE, MODEL_NAME, Workload
 
 # Variables that would point a server at something other than what the spec says.
@@ -102,17 +102,7 @@ class RunningServer:
         Unlike req/s, CPU per request barely moves when other programs compete for the cores,
         so it still compares servers on a busy machine. Linux only (reads /proc); None elsewhere.
         """
-        if self._process is None or not Path("/proc/self/stat").exists():
-            return None
-        ticks = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue  # the process ended while we looked
-            if int(fields[2]) == self._process.pid:  # field 5, pgrp: we started the group
-                ticks += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return None if self._process is None else group_cpu_seconds(self._process.pid)
 
     def _wait_until_up(self) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
