@@ -2,6 +2,7 @@
 
     python bench/batching/run.py                       # everything, one round (~15 minutes)
     python bench/batching/run.py --models small --concurrency 1,64 --duration 3 --servers shipyard,shipyard-batched
+    python bench/batching/run.py --paired-rounds 7     # only the ceiling goal: batched vs in-process, paired
 
 Same ONNX models (made by models.py), one worker process each, 1-row requests, wrk closed-loop
 load at each concurrency, wrk on its own CPU and every server (all its processes) on the others.
@@ -9,13 +10,16 @@ MLServer, BentoML and LitServe run in their own virtualenvs under --venvs, creat
 with pinned versions. The ceiling is onnxruntime called in-process, pinned like the servers, at
 the same batch sizes. Writes results.md, raw.json and batching.png to --work-dir; exits 2 when a
 server answered wrongly or with errors under load (the numbers are then void); requests that took
-over wrk's 10 s timeout are counted in the table. See docs/benchmarks.md.
+over wrk's 10 s timeout are counted in the table. ``--paired-rounds N`` measures only the goal
+"batched Shipyard >= 70 % of the in-process ceiling" (mlp, c=64), alternating the two sides round
+by round so that the machine's drift hits both alike. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -24,7 +28,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +38,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "runtime"))
 sys.path.insert(0, str(HERE))  # first: this folder's report.py, not bench/runtime's
 
-from load import Measurement, find_wrk, pinned, run_wrk  # noqa: E402  (bench/runtime/load.py)
+from load import Measurement, find_wrk, group_cpu_seconds, pinned, run_wrk  # noqa: E402  (bench/runtime/load.py)
 from models import MODELS, Model, make, request_row  # noqa: E402
+from report import paired_summary, render  # noqa: E402
 
 REPO = HERE.parent.parent
 PEERS = HERE / "peers"
@@ -62,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--venvs", type=Path, default=Path("/work/venvs"), help="where the peers' venvs live")
     parser.add_argument("--work-dir", type=Path, default=HERE / ".work", help="models, logs, results")
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin wrk and the servers")
+    parser.add_argument("--paired-rounds", type=int, default=0,
+                        help="only the in-process goal (mlp, c=64): N rounds of batched Shipyard (REST JSON) and the "
+                             "ceiling at batch 64, back to back; per-round ratios and their median (default 0: off)")
     return parser.parse_args(argv)
 
 
@@ -207,10 +215,13 @@ def wait_ready(server: ServerDef, log_dir: Path, timeout: float = 180.0) -> None
     raise RuntimeError(f"{server.name} not ready after {timeout:.0f} s; see {log_dir / (server.name + '.log')}")
 
 
+def infer_request(server: ServerDef, body: Body) -> urllib.request.Request:
+    return urllib.request.Request(f"http://127.0.0.1:{server.port}{server.infer_path}", data=body.data,
+                                  method="POST", headers=body.headers)
+
+
 def check_answer(server: ServerDef, body: Body, expected: np.ndarray) -> None:
-    request = urllib.request.Request(f"http://127.0.0.1:{server.port}{server.infer_path}", data=body.data,
-                                     method="POST", headers=body.headers)
-    with urllib.request.urlopen(request, timeout=60) as answer:
+    with urllib.request.urlopen(infer_request(server, body), timeout=60) as answer:
         got = body.read(answer.read(), dict(answer.headers))
     if got.shape != expected.ravel().shape or not np.allclose(got, expected.ravel(), rtol=1e-3, atol=1e-4):
         raise RuntimeError(f"{server.name} ({body.protocol}) answered {got[:4]}..., expected {expected.ravel()[:4]}...")
@@ -228,6 +239,27 @@ def stop(server: ServerDef) -> None:
         process.wait()
 
 
+@contextlib.contextmanager
+def serving(server: ServerDef, model: Model, work_dir: Path, cpus: set[int] | None,
+            expected: np.ndarray) -> Iterator[ServerDef]:
+    """``server`` started on ``cpus``, up, and checked for the right answer to every body; stopped after."""
+    start(server, work_dir / "logs", cpus)
+    try:
+        wait_ready(server, work_dir / "logs")
+        for body in server.bodies:
+            check_answer(server, body, expected)
+        print(f"{model.name}: {server.name} up and right", file=sys.stderr, flush=True)
+        yield server
+    finally:
+        stop(server)
+
+
+def expected_answer(model: Model, work_dir: Path) -> np.ndarray:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(model.file(work_dir))).run(None, {"x": request_row(model)})[0]
+
+
 # -- venvs and the in-process ceiling -------------------------------------------------------------
 def ensure_venv(root: Path, name: str) -> Path:
     """``root/name``, created with its pinned packages on first use."""
@@ -240,12 +272,49 @@ def ensure_venv(root: Path, name: str) -> Path:
     return python
 
 
+def in_process_argv(model: Model, work_dir: Path, *rest: str) -> list[str]:
+    return [sys.executable, str(HERE / "inprocess.py"), str(model.file(work_dir)), *rest]
+
+
 def in_process(model: Model, work_dir: Path, batches: list[int], seconds: float, cpus: set[int] | None) -> dict:
     """onnxruntime's rows/s at each batch size, in a process pinned like the servers (inprocess.py)."""
-    argv = [sys.executable, str(HERE / "inprocess.py"), str(model.file(work_dir)), ",".join(map(str, batches)),
-            str(seconds)]
+    argv = in_process_argv(model, work_dir, ",".join(map(str, batches)), str(seconds))
     completed = subprocess.run(argv, capture_output=True, text=True, check=True, preexec_fn=pinned(cpus))
     return json.loads(completed.stdout)
+
+
+class CeilingRunner:
+    """``inprocess.py --serve``: one pinned process that keeps its sessions and measures on request.
+
+    Between requests it is blocked reading its input, so it takes no CPU while a server is measured.
+    """
+
+    def __init__(self, model: Model, work_dir: Path, cpus: set[int] | None) -> None:
+        self.process = subprocess.Popen(in_process_argv(model, work_dir, "--serve"), stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, preexec_fn=pinned(cpus))
+        self._answer()  # {"ready": ...}: its sessions are made, so that work is not done while the server is loaded
+
+    def measure(self, batch: int, seconds: float) -> dict:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{batch} {seconds}\n")
+        self.process.stdin.flush()
+        return self._answer()
+
+    def _answer(self) -> dict:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"inprocess.py --serve ended (exit status {self.process.wait()}); its error is above")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 # -- the run -------------------------------------------------------------------------------------------
@@ -260,13 +329,79 @@ def measure(wrk: str, server: ServerDef, body: Body, concurrency: int, args: arg
     result = work_dir / "wrk-result.json"
     if args.warmup:
         run_wrk(wrk, url, body_file, concurrency, args.warmup, result, cpus, headers)
-        # wrk leaves with requests still queued in the server (a closed connection does not stop a
-        # request that is being scored): wait until one more request gets through, so the measurement
-        # does not start behind the warm-up's backlog (seconds, for an unbatched model-bound server)
-        request = urllib.request.Request(url, data=body.data, method="POST", headers=body.headers)
-        with urllib.request.urlopen(request, timeout=120) as answer:
-            answer.read()
-    return run_wrk(wrk, url, body_file, concurrency, args.duration, result, cpus, headers)
+        drain(server, body)  # so the measurement does not start behind the warm-up's backlog
+    assert server.process is not None
+    cpu_before = group_cpu_seconds(server.process.pid)
+    measurement = run_wrk(wrk, url, body_file, concurrency, args.duration, result, cpus, headers)
+    cpu_after = group_cpu_seconds(server.process.pid)
+    if cpu_before is None or cpu_after is None or not measurement.requests:
+        return measurement
+    return dataclasses.replace(measurement, server_cpu_us=(cpu_after - cpu_before) / measurement.requests * 1e6)
+
+
+def drain(server: ServerDef, body: Body) -> None:
+    """Wait until one more request gets through ``server``.
+
+    wrk leaves with requests still queued in the server (a closed connection does not stop a request
+    that is being scored); what comes next would run behind that backlog (seconds, for an unbatched
+    model-bound server).
+    """
+    with urllib.request.urlopen(infer_request(server, body), timeout=120) as answer:
+        answer.read()
+
+
+GOAL = ("mlp", "shipyard-batched", "json", MAX_BATCH)  # model, server, protocol, concurrency = ceiling's batch
+
+
+def run_paired(args: argparse.Namespace, wrk: str, work_dir: Path, raw: dict, load_cpus: set[int] | None,
+               server_cpus: set[int] | None) -> int:
+    """The in-process goal, paired: per round, batched Shipyard at c=64 and the ceiling at batch 64.
+
+    Both are measured seconds apart on the same CPU, so a slower machine (the host's drift, another
+    process on that CPU) weighs on both sides of a round's ratio; the median over rounds is the
+    verdict. The side that goes first alternates, so a trend within a round does not favour one.
+    The server and the ceiling's process stay up across rounds, each idle while the other runs.
+    """
+    model_name, server_name, protocol, concurrency = GOAL
+    model = MODELS[model_name]
+    make(model, work_dir)
+    server = next(s for s in server_defs(model, args, work_dir) if s.name == server_name)
+    body = next(b for b in server.bodies if b.protocol == protocol)
+    server.bodies = [body]  # check (and measure) only what the goal names
+    rounds: list[dict] = []
+    raw["paired"] = {"model": model_name, "server": server_name, "protocol": protocol, "concurrency": concurrency,
+                     "rounds": rounds}
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(serving(server, model, work_dir, server_cpus, expected_answer(model, work_dir)))
+        ceiling = CeilingRunner(model, work_dir, server_cpus)
+        stack.callback(ceiling.close)
+        for index in range(args.paired_rounds):
+            sides = ["shipyard", "ceiling"] if index % 2 == 0 else ["ceiling", "shipyard"]
+            entry: dict = {"round": index + 1, "order": sides, "load_avg": [os.getloadavg()[0]]}
+            for side in sides:
+                if side == "shipyard":
+                    entry["shipyard"] = measure(wrk, server, body, concurrency, args, work_dir, load_cpus).to_dict()
+                    drain(server, body)  # the server idle before the ceiling runs
+                else:
+                    entry["ceiling"] = ceiling.measure(concurrency, args.duration)
+            entry["load_avg"].append(os.getloadavg()[0])
+            shipyard = entry["shipyard"]
+            if shipyard["server_cpu_us"] is not None:  # like the ceiling's: ~1.0 when it had its CPU alone
+                shipyard["cpu_share"] = round(shipyard["server_cpu_us"] * shipyard["requests"] / 1e6
+                                              / shipyard["seconds"], 3)
+            entry["ratio"] = shipyard["rps"] / entry["ceiling"]["rows_per_s"]
+            rounds.append(entry)
+            print(f"round {index + 1}: {server_name} {shipyard['rps']:,.0f} req/s (CPU share "
+                  f"{shipyard.get('cpu_share', float('nan')):.2f}), in-process "
+                  f"{entry['ceiling']['rows_per_s']:,.0f} rows/s (CPU share {entry['ceiling']['cpu_share']:.2f}): "
+                  f"{entry['ratio']:.0%}", file=sys.stderr, flush=True)
+            (work_dir / "raw.json").write_text(json.dumps(raw, indent=1))
+            errors = entry["shipyard"]["errors"]
+            if errors["status"] or errors["connect"]:
+                print(f"error: {server_name} failed under load ({errors}); numbers void", file=sys.stderr)
+                return 2
+    raw["paired"]["summary"] = paired_summary(rounds)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,38 +411,31 @@ def main(argv: list[str] | None = None) -> int:
     wrk = find_wrk()
     work_dir = args.work_dir.resolve()
     (work_dir / "logs").mkdir(parents=True, exist_ok=True)
-    cpus = sorted(os.sched_getaffinity(0))
-    load_cpus, server_cpus = ({cpus[0]}, set(cpus[1:])) if args.pin and len(cpus) > 1 else (None, None)
+    load_cpus, server_cpus = placement(args.pin)
+    raw: dict = {"environment": environment(args, load_cpus, server_cpus, onnxruntime.__version__), "runs": [],
+                 "in_process": {}}
+    started = time.monotonic()
+    if args.paired_rounds:
+        status = run_paired(args, wrk, work_dir, raw, load_cpus, server_cpus)
+        return status or write_report(raw, work_dir, started)
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     wanted = {name.strip() for name in args.servers.split(",") if name.strip()}
     for name in ("bench-mlserver", "bench-bentoml", "bench-litserve"):
         if not wanted or name.removeprefix("bench-") in wanted:
             ensure_venv(args.venvs, name)
     plot_python = ensure_venv(args.venvs, "bench-plot")
-
-    raw: dict = {"environment": environment(args, load_cpus, server_cpus, onnxruntime.__version__), "runs": [],
-                 "in_process": {}}
-    started = time.monotonic()
     for model_name in args.models.split(","):
         model = MODELS[model_name.strip()]
         make(model, work_dir)
         write_mlserver_settings(model, work_dir)
         print(f"{model.name}: onnxruntime in-process ...", file=sys.stderr, flush=True)
         raw["in_process"][model.name] = in_process(model, work_dir, concurrencies, args.duration, server_cpus)
-        import onnxruntime as ort
-
-        expected = ort.InferenceSession(str(model.file(work_dir))).run(None, {"x": request_row(model)})[0]
+        expected = expected_answer(model, work_dir)
         servers = [s for s in server_defs(model, args, work_dir) if not wanted or s.name in wanted]
         # One server at a time: an idle server is not free (LitServe's worker polls its queue: ~11 % of
         # a CPU here), and every server shares the servers' CPU with whatever else is up.
         for server in servers:
-            with contextlib.ExitStack() as stack:
-                start(server, work_dir / "logs", server_cpus)
-                stack.callback(stop, server)
-                wait_ready(server, work_dir / "logs")
-                for body in server.bodies:
-                    check_answer(server, body, expected)
-                print(f"{model.name}: {server.name} up and right", file=sys.stderr, flush=True)
+            with serving(server, model, work_dir, server_cpus, expected):
                 for concurrency in concurrencies:
                     for body in server.bodies:
                         load_before = os.getloadavg()[0]
@@ -324,18 +452,28 @@ def main(argv: list[str] | None = None) -> int:
                             print(f"error: {server.name} failed under load ({measurement.errors}); numbers void",
                                   file=sys.stderr)
                             return 2  # timeouts (wrk's 10 s) are reported in the table instead: slow, not wrong
+    return write_report(raw, work_dir, started, plot_python)
+
+
+def write_report(raw: dict, work_dir: Path, started: float, plot_python: Path | None = None) -> int:
+    """Write raw.json and results.md (and batching.png with ``plot_python``), print the tables; 0."""
     raw["environment"]["took_s"] = round(time.monotonic() - started)
     (work_dir / "raw.json").write_text(json.dumps(raw, indent=1))
-    from report import render
-
     text = render(raw)
     (work_dir / "results.md").write_text(text)
-    subprocess.run([str(plot_python), str(HERE / "plot.py"), str(work_dir / "raw.json"), str(work_dir / "batching.png")],
-                   check=True)
+    written = [work_dir / "raw.json", work_dir / "results.md"]
+    if plot_python is not None:
+        written.append(work_dir / "batching.png")
+        subprocess.run([str(plot_python), str(HERE / "plot.py"), str(written[0]), str(written[-1])], check=True)
     print(text)
-    print(f"(took {time.monotonic() - started:.0f} s; {work_dir / 'raw.json'}, {work_dir / 'batching.png'})",
-          file=sys.stderr)
+    print(f"(took {time.monotonic() - started:.0f} s; {', '.join(map(str, written))})", file=sys.stderr)
     return 0
+
+
+def placement(pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """(wrk's CPUs, the servers' and the ceiling's CPUs): the first CPU and the others; (None, None) unpinned."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return ({cpus[0]}, set(cpus[1:])) if pin and len(cpus) > 1 else (None, None)
 
 
 def environment(args: argparse.Namespace, load_cpus: set[int] | None, server_cpus: set[int] | None,
