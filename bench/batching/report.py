@@ -71,8 +71,8 @@ def paired(raw: dict) -> list[str]:
         mark = " (contended)" if contended(entry) else ""
         lines.append(f"| {entry['round']} | {entry['order'][0]} | {shipyard['rps']:,.0f} | "
                      f"{shipyard['p50_ms']:.1f} / {shipyard['p99_ms']:.1f} | "
-                     f"{shipyard.get('cpu_share', float('nan')):.2f} | "
-                     f"{ceiling['rows_per_s']:,.0f} | {ceiling['ms_per_call']:.1f} | {ceiling['cpu_share']:.2f} | "
+                     f"{shipyard.get('cpu_share', float('nan')):.3f} | "
+                     f"{ceiling['rows_per_s']:,.0f} | {ceiling['ms_per_call']:.1f} | {ceiling['cpu_share']:.3f} | "
                      f"{entry['load_avg'][0]:.1f}-{entry['load_avg'][1]:.1f} | {entry['ratio']:.0%}{mark} |")
     summary = paired_summary(found["rounds"])
     ratios = sorted(entry["ratio"] for entry in found["rounds"])
@@ -84,7 +84,7 @@ def paired(raw: dict) -> list[str]:
         return lines + [f"- ≥ 70 % of onnxruntime in-process at batch {c}, paired: no verdict (every round was "
                         "contended: run it on a quiet machine)", ""]
     return lines + [f"- ≥ 70 % of onnxruntime in-process at batch {c}, paired: median {clean:.0%} over "
-                    f"{summary['uncontended_rounds']} uncontended rounds ({'met' if clean >= 0.7 else 'NOT met'})", ""]
+                    f"{summary['uncontended_rounds']} uncontended round(s) ({'met' if clean >= 0.7 else 'NOT met'})", ""]
 
 
 def _cell(run: dict) -> str:

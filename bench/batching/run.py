@@ -392,8 +392,8 @@ def run_paired(args: argparse.Namespace, wrk: str, work_dir: Path, raw: dict, lo
             entry["ratio"] = shipyard["rps"] / entry["ceiling"]["rows_per_s"]
             rounds.append(entry)
             print(f"round {index + 1}: {server_name} {shipyard['rps']:,.0f} req/s (CPU share "
-                  f"{shipyard.get('cpu_share', float('nan')):.2f}), in-process "
-                  f"{entry['ceiling']['rows_per_s']:,.0f} rows/s (CPU share {entry['ceiling']['cpu_share']:.2f}): "
+                  f"{shipyard.get('cpu_share', float('nan')):.3f}), in-process "
+                  f"{entry['ceiling']['rows_per_s']:,.0f} rows/s (CPU share {entry['ceiling']['cpu_share']:.3f}): "
                   f"{entry['ratio']:.0%}", file=sys.stderr, flush=True)
             (work_dir / "raw.json").write_text(json.dumps(raw, indent=1))
             errors = entry["shipyard"]["errors"]
