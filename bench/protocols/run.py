@@ -43,9 +43,11 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE.parent / "runtime"))
 sys.path.insert(0, str(HERE.parent / "batching"))
 sys.path.insert(0, str(REPO))
 
+from load import group_cpu_seconds  # noqa: E402  (bench/runtime/load.py)
 from models import MODELS, make, request_row  # noqa: E402  (bench/batching/models.py)
 
 PROTOCOLS = ("rest-json", "rest-binary", "grpc", "grpc-conn")
@@ -141,19 +143,14 @@ def h2load_argv(protocol: str, concurrency: int, port: int, grpc_port: int, body
     return [*argv, "--h1", "-c", str(concurrency), "-m", "1", f"http://127.0.0.1:{port}{INFER_PATH}"]
 
 
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(argv: list[str], log: Path, server_pid: int, load_cpus: set[int] | None, seconds: int,
             warmup: int) -> dict[str, float]:
     load = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=(lambda: os.sched_setaffinity(0, load_cpus)) if load_cpus else None)
     time.sleep(warmup)  # the server's CPU is read over the measured seconds only (h2load logs only those)
-    cpu_before = process_cpu_seconds(server_pid)
+    cpu_before = group_cpu_seconds(server_pid) or 0.0
     stdout, stderr = load.communicate(timeout=seconds * 4 + 60)
-    cpu = process_cpu_seconds(server_pid) - cpu_before
+    cpu = (group_cpu_seconds(server_pid) or 0.0) - cpu_before
     if load.returncode != 0:
         raise SystemExit(f"h2load failed ({load.returncode}): {stderr[-2000:]}")
     statuses = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", stdout)
@@ -193,7 +190,7 @@ def start_server(model_dir: Path, log: Path, cpus: set[int] | None) -> tuple[sub
            "PYTHONPATH": str(REPO)}
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "shipyard.runtime"], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, preexec_fn=(lambda: os.sched_setaffinity(0, cpus))
+                                   stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=(lambda: os.sched_setaffinity(0, cpus))
                                    if cpus else None)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

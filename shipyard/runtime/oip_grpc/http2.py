@@ -313,8 +313,12 @@ class GrpcConnection(asyncio.Protocol):
                 del buffer[:position]
             except BufferError:  # a view is still held (only on the error path): copy instead
                 self.buffer = bytearray(buffer[position:])
-        if out:
-            self._write(out)
+        if out:  # what this read produced (answers included, when scored inline) goes out now
+            if self.outgoing:
+                out = [*self.outgoing, *out]
+                self.outgoing = []
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.write(b"".join(out))
 
     def _write(self, frames: list[bytes]) -> None:
         """Queue *frames*; they go out in one write when this loop step ends. Answers finished in
