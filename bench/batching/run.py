@@ -70,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--paired-rounds", type=int, default=0,
                         help="only the in-process goal (mlp, c=64): N rounds of batched Shipyard (REST JSON) and the "
                              "ceiling at batch 64, back to back; per-round ratios and their median (default 0: off)")
+    parser.add_argument("--paired-protocol", choices=("json", "binary"), default="json",
+                        help="the REST protocol of the paired rounds (default json: the goal cell)")
     return parser.parse_args(argv)
 
 
@@ -362,7 +364,8 @@ def run_paired(args: argparse.Namespace, wrk: str, work_dir: Path, raw: dict, lo
     verdict. The side that goes first alternates, so a trend within a round does not favour one.
     The server and the ceiling's process stay up across rounds, each idle while the other runs.
     """
-    model_name, server_name, protocol, concurrency = GOAL
+    model_name, server_name, _, concurrency = GOAL
+    protocol = args.paired_protocol
     model = MODELS[model_name]
     make(model, work_dir)
     server = next(s for s in server_defs(model, args, work_dir) if s.name == server_name)

@@ -40,7 +40,7 @@ OTHER_TOOLS: dict[str, str] = {
     "--pid": "py-spy", "--threads": "py-spy", "--format": "py-spy", "--duration": "py-spy",
     "--azml-version": "bench/ scripts", "--models": "bench/ scripts", "--no-pin": "bench/ scripts",
     "--out": "bench/ scripts", "--servers": "bench/ scripts", "--shipyard-delay-us": "bench/ scripts",
-    "--venvs": "bench/ scripts", "--warmup": "bench/ scripts", "--protocols": "bench/protocols/run.py", "--appinsights_instrumentation_key": "azmlinfsrv",
+    "--venvs": "bench/ scripts", "--warmup": "bench/ scripts", "--protocols": "bench/protocols/run.py", "--paired-protocol": "bench/batching/run.py", "--appinsights_instrumentation_key": "azmlinfsrv",
     "--access_control_allow_origins": "azmlinfsrv", "--debug_port": "azmlinfsrv",
     "--paired-rounds": "bench/batching/run.py", "--serve": "bench/batching/inprocess.py", "--work-dir": "bench/ scripts",
     "--minutes": "bench/runtime/soak.py", "--sample": "bench/runtime/soak.py", "--kill-every": "bench/runtime/soak.py",
